@@ -1,0 +1,178 @@
+//! The command line: `serve` (the default), `migrate`, `config print`, and
+//! operator commands for organizations and SCIM tokens. Output meant for
+//! programs goes to stdout as JSON (or the bare token); messages go to stderr.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::startup::{Application, redact_url, shutdown_signal};
+use crate::store::{self, DynStore};
+use crate::telemetry;
+use crate::tenancy::{NewOrg, TenancyService};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "onramp",
+    version,
+    about = "SCIM provisioning, invitations and SSO registration"
+)]
+pub struct Cli {
+    /// A TOML file layered over config/default.toml (environment variables still win).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Organizations (tenants).
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// SCIM bearer tokens.
+    #[command(subcommand, name = "scim-token")]
+    ScimToken(ScimTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted.
+    Print,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization; prints it as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// An email domain the organization owns (repeatable).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+    },
+    /// List organizations as JSON.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScimTokenCommand {
+    /// Create a token; prints it (this is the only time it is shown).
+    Create {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List an organization's tokens (without secrets) as JSON.
+    List {
+        #[arg(long)]
+        org: Uuid,
+    },
+    /// Revoke a token by its id.
+    Revoke { id: Uuid },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            open(&config).await?;
+            eprintln!("migrations applied to {}", redact_url(&config.database.url));
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Print) => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Org(cmd) => {
+            let tenancy = TenancyService::new(open(&config).await?);
+            match cmd {
+                OrgCommand::Create { name, domains } => {
+                    let org = tenancy.create_org(NewOrg { name, domains }).await?;
+                    println!("{}", serde_json::to_string_pretty(&org)?);
+                }
+                OrgCommand::List => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&tenancy.list_orgs().await?)?
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::ScimToken(cmd) => {
+            let tenancy = TenancyService::new(open(&config).await?);
+            match cmd {
+                ScimTokenCommand::Create { org, label } => {
+                    let created = tenancy.create_scim_token(org, label).await?;
+                    eprintln!(
+                        "SCIM token {} created for organization {org}; it is shown only now:",
+                        created.id
+                    );
+                    println!("{}", created.token);
+                }
+                ScimTokenCommand::List { org } => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&tenancy.list_scim_tokens(org).await?)?
+                    );
+                }
+                ScimTokenCommand::Revoke { id } => {
+                    tenancy.revoke_scim_token(id).await?;
+                    eprintln!("SCIM token {id} revoked");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Opens and migrates the configured database.
+async fn open(config: &Config) -> anyhow::Result<DynStore> {
+    let store = store::sql::connect(&config.database)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                redact_url(&config.database.url)
+            )
+        })?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    telemetry::init(&config.log);
+    let app = Application::build(config.clone()).await?;
+    tracing::info!(
+        bind = %config.http.bind,
+        port = app.port(),
+        database = %redact_url(&config.database.url),
+        public_url = config.http.public_url.as_str(),
+        "onramp is serving"
+    );
+    if !app.state().tenancy.has_orgs().await? {
+        let exe = "cargo run --release --";
+        eprintln!(
+            "\nNo organization exists yet. Create one and a SCIM token for its directory:\n\n  \
+             {exe} org create --name \"Example Corp\" --domain example.com\n  \
+             {exe} scim-token create --org <id printed by the first command>\n"
+        );
+    }
+    app.run(shutdown_signal()).await
+}

@@ -1,0 +1,7 @@
+//! The SCIM 2.0 service provider under `/scim/v2`. `protocol` is pure;
+//! `handlers` are thin actix adapters.
+
+mod handlers;
+pub mod protocol;
+
+pub use handlers::configure;

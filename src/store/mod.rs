@@ -1,0 +1,80 @@
+//! Storage: one trait per aggregate, gathered in [`Store`], and the
+//! storage-neutral types they exchange. Only this module knows sqlx; nothing
+//! above it sees a database type or a raw database message.
+//!
+//! A [`Store`] runs each call on its own; [`Store::begin`] opens a
+//! [`Transaction`] that offers the same repositories and commits as one unit
+//! (dropping it rolls back). Services own transactions.
+
+mod orgs;
+pub mod sql;
+mod time;
+mod tokens;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use orgs::{OrgRepo, Organization};
+pub use time::Timestamp;
+pub use tokens::{ScimTokenRecord, ScimTokenRepo};
+
+/// Everything a repository call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness or foreign-key constraint refused the write. `constraint`
+    /// names it as `<table>_<columns>_key` on both backends.
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: String },
+    /// Anything else: the database is unreachable, a query failed. The cause
+    /// is for logs, never for users.
+    #[error("storage failure: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn other(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Other(Box::new(e))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// All repositories, available both on the store and inside a transaction.
+pub trait Repos: OrgRepo + ScimTokenRepo + Send + Sync {}
+impl<T: OrgRepo + ScimTokenRepo + Send + Sync> Repos for T {}
+
+/// Connection pool numbers for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolState {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// The whole storage: repositories plus transactions and housekeeping.
+#[async_trait]
+pub trait Store: Repos {
+    /// Opens a transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`) so concurrent writers queue instead of failing.
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>>;
+    /// Succeeds when the database answers a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    fn pool_state(&self) -> PoolState;
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Closes the pool, waiting for connections in use to be returned.
+    async fn close(&self);
+}
+
+/// A unit of work: commit applies every write made through it, drop discards them.
+#[async_trait]
+pub trait Transaction: Repos {
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+pub type DynStore = Arc<dyn Store>;

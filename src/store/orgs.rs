@@ -1,0 +1,29 @@
+//! Organizations: the tenants. Every other aggregate belongs to one.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{StoreResult, Timestamp};
+
+/// A tenant: a company whose directory provisions into onramp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    /// Unique, URL-safe short name.
+    pub slug: String,
+    /// Lower-case email domains this organization owns; empty means any.
+    pub domains: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait OrgRepo {
+    /// Inserts the organization and its domains. A taken slug or domain is a
+    /// `Conflict` (`organizations_slug_key`, `organization_domains_domain_key`).
+    async fn insert_org(&self, org: &Organization) -> StoreResult<()>;
+    async fn org_by_id(&self, id: Uuid) -> StoreResult<Option<Organization>>;
+    async fn list_orgs(&self) -> StoreResult<Vec<Organization>>;
+    async fn count_orgs(&self) -> StoreResult<u64>;
+}

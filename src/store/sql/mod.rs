@@ -1,0 +1,234 @@
+//! The SQL implementation of every repository, for SQLite and PostgreSQL at
+//! once. Each query is written once with `$n` placeholders (both backends
+//! accept them) and run on whichever connection [`on_conn!`] hands it; where
+//! the dialects differ, the code branches on [`AnyConn`] explicitly.
+//!
+//! Values are always bound, never spliced into SQL text.
+
+mod orgs;
+mod pool;
+mod tokens;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection};
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::{PoolState, Store, StoreError, StoreResult, Transaction};
+
+pub use pool::connect;
+
+/// A pool of one backend.
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// The store on a connection pool: each call runs on its own connection.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    db: Db,
+}
+
+/// An open transaction; repositories called on it share its connection.
+pub struct SqlTx {
+    inner: Mutex<TxInner>,
+}
+
+pub(crate) enum TxInner {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// A borrowed connection of either backend, for [`on_conn!`].
+pub(crate) enum AnyConn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Pg(&'a mut PgConnection),
+}
+
+/// A connection checked out for one repository call.
+pub(crate) enum ConnGuard<'a> {
+    SqlitePool(PoolConnection<Sqlite>),
+    PgPool(PoolConnection<Postgres>),
+    Tx(MutexGuard<'a, TxInner>),
+}
+
+impl ConnGuard<'_> {
+    pub(crate) fn get(&mut self) -> AnyConn<'_> {
+        match self {
+            ConnGuard::SqlitePool(c) => AnyConn::Sqlite(c),
+            ConnGuard::PgPool(c) => AnyConn::Pg(c),
+            ConnGuard::Tx(g) => match &mut **g {
+                TxInner::Sqlite(tx) => AnyConn::Sqlite(tx),
+                TxInner::Postgres(tx) => AnyConn::Pg(tx),
+            },
+        }
+    }
+}
+
+/// Something that can lend a connection: the pool or an open transaction.
+#[async_trait]
+pub(crate) trait Exec: Send + Sync {
+    async fn conn(&self) -> StoreResult<ConnGuard<'_>>;
+}
+
+#[async_trait]
+impl Exec for SqlStore {
+    async fn conn(&self) -> StoreResult<ConnGuard<'_>> {
+        Ok(match &self.db {
+            Db::Sqlite(p) => ConnGuard::SqlitePool(p.acquire().await.map_err(db_err)?),
+            Db::Postgres(p) => ConnGuard::PgPool(p.acquire().await.map_err(db_err)?),
+        })
+    }
+}
+
+#[async_trait]
+impl Exec for SqlTx {
+    async fn conn(&self) -> StoreResult<ConnGuard<'_>> {
+        Ok(ConnGuard::Tx(self.inner.lock().await))
+    }
+}
+
+/// Runs `$body` with `$c` bound to the `&mut` connection of whichever backend
+/// `$guard` holds. The body is compiled once per backend.
+macro_rules! on_conn {
+    ($guard:expr, |$c:ident| $body:expr) => {
+        match $guard.get() {
+            $crate::store::sql::AnyConn::Sqlite($c) => $body,
+            $crate::store::sql::AnyConn::Pg($c) => $body,
+        }
+    };
+}
+pub(crate) use on_conn;
+
+impl SqlStore {
+    pub(crate) fn new(db: Db) -> Self {
+        SqlStore { db }
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        let inner = match &self.db {
+            Db::Sqlite(p) => {
+                TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?)
+            }
+            Db::Postgres(p) => TxInner::Postgres(p.begin().await.map_err(db_err)?),
+        };
+        Ok(Box::new(SqlTx {
+            inner: Mutex::new(inner),
+        }))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let mut c = self.conn().await?;
+        on_conn!(c, |c| sqlx::query("SELECT 1")
+            .execute(c)
+            .await
+            .map(|_| ())
+            .map_err(db_err))?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let result = match &self.db {
+            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
+            Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await,
+        };
+        result.map_err(StoreError::other)
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let (size, idle, max) = match &self.db {
+            Db::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Db::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        PoolState {
+            size,
+            idle: idle as u32,
+            max,
+        }
+    }
+
+    fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn close(&self) {
+        match &self.db {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+#[async_trait]
+impl Transaction for SqlTx {
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        match self.inner.into_inner() {
+            TxInner::Sqlite(tx) => tx.commit().await.map_err(db_err),
+            TxInner::Postgres(tx) => tx.commit().await.map_err(db_err),
+        }
+    }
+}
+
+/// Maps a sqlx error to a [`StoreError`]; constraint names come out as
+/// `<table>_<columns>_key` on both backends.
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(d) if d.is_unique_violation() || d.is_foreign_key_violation() => {
+            let constraint = match d.constraint() {
+                Some(name) => name.to_string(),
+                None => sqlite_constraint_name(d.message()),
+            };
+            StoreError::Conflict { constraint }
+        }
+        _ => StoreError::other(e),
+    }
+}
+
+/// `UNIQUE constraint failed: users.org_id, users.user_name_lower` becomes
+/// `users_org_id_user_name_lower_key`, PostgreSQL's default name for it.
+fn sqlite_constraint_name(message: &str) -> String {
+    let Some((_, cols)) = message.split_once(": ") else {
+        return "foreign_key".to_string();
+    };
+    let mut table = "";
+    let mut names = Vec::new();
+    for col in cols.split(", ") {
+        if let Some((t, c)) = col.split_once('.') {
+            table = t;
+            names.push(c);
+        }
+    }
+    format!("{table}_{}_key", names.join("_"))
+}
+
+pub(crate) fn arc(store: SqlStore) -> Arc<dyn Store> {
+    Arc::new(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_constraint_name;
+
+    #[test]
+    fn sqlite_unique_messages_become_postgres_style_constraint_names() {
+        assert_eq!(
+            sqlite_constraint_name("UNIQUE constraint failed: users.org_id, users.user_name_lower"),
+            "users_org_id_user_name_lower_key"
+        );
+        assert_eq!(
+            sqlite_constraint_name("UNIQUE constraint failed: organizations.slug"),
+            "organizations_slug_key"
+        );
+    }
+}

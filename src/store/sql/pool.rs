@@ -1,0 +1,51 @@
+//! Opening a pool from `database.url`: SQLite in WAL mode with a busy timeout
+//! and foreign keys on, or PostgreSQL.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{Db, SqlStore, arc, db_err};
+use crate::config::DatabaseConfig;
+use crate::store::{Store, StoreError, StoreResult};
+
+/// Connects to the database `config.url` names (creating a SQLite file and its
+/// folder when missing). Does not migrate.
+pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
+    let acquire = Duration::from_secs(config.acquire_timeout_secs.max(1));
+    let db = if config.url.starts_with("sqlite:") {
+        let options = SqliteConnectOptions::from_str(&config.url)
+            .map_err(db_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a committed write survives a crash of the
+            // process; only a power loss can undo the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let path = options.get_filename();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(StoreError::other)?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(acquire)
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        Db::Sqlite(pool)
+    } else {
+        let options = PgConnectOptions::from_str(&config.url).map_err(db_err)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(acquire)
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        Db::Postgres(pool)
+    };
+    Ok(arc(SqlStore::new(db)))
+}

@@ -1,0 +1,7 @@
+//! Organizations and their SCIM bearer tokens: creating them, and turning a
+//! presented token into the organization it belongs to. Knows no HTTP.
+
+mod service;
+pub mod token;
+
+pub use service::{NewOrg, ScimPrincipal, TenancyError, TenancyService};
