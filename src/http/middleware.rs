@@ -9,7 +9,7 @@ use std::time::Instant;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use futures_util::FutureExt;
@@ -51,6 +51,16 @@ pub async fn observe(
     let method = req.method().to_string();
     let path = req.path().to_owned();
     let started = Instant::now();
+    let limit = state.as_ref().map_or(usize::MAX, |s| s.config.http.body_limit);
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        // Refused before routing or reading: nothing of the body is buffered.
+        return Err(TooLarge { scim: path.starts_with("/scim/"), limit }.into());
+    }
 
     // The request cannot be cloned before routing, so failures that escape
     // the app leave as errors and actix renders them with `error_response`.
@@ -100,6 +110,33 @@ pub async fn observe(
     result
 }
 
+/// A declared body larger than `http.body_limit`.
+#[derive(Debug)]
+struct TooLarge {
+    scim: bool,
+    limit: usize,
+}
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the request body exceeds {} bytes", self.limit)
+    }
+}
+
+impl ResponseError for TooLarge {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::PAYLOAD_TOO_LARGE
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.scim {
+            scim_error_response(&ScimError::payload_too_large(self.to_string()))
+        } else {
+            json_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &self.to_string())
+        }
+    }
+}
+
 /// A handler panicked; the panic hook has logged it. The client gets a
 /// generic 500 in the format of the endpoint it called.
 #[derive(Debug)]
@@ -129,5 +166,47 @@ impl ResponseError for HandlerPanicked {
             res.headers_mut().insert(REQUEST_ID, v);
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::test::{TestRequest, init_service, try_call_service};
+    use actix_web::{App, HttpResponse, web};
+
+    use super::observe;
+
+    async fn boom() -> HttpResponse {
+        let items: Vec<u8> = Vec::new();
+        HttpResponse::Ok().body(items[3].to_string())
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_handler_becomes_a_generic_500_with_the_request_id() {
+        let app = init_service(
+            App::new()
+                .wrap(from_fn(observe))
+                .route("/boom", web::get().to(boom))
+                .route("/scim/v2/boom", web::get().to(boom)),
+        )
+        .await;
+        for (uri, scim) in [("/boom", false), ("/scim/v2/boom", true)] {
+            let req = TestRequest::get().uri(uri).insert_header(("x-request-id", "req-1")).to_request();
+            let err = match try_call_service(&app, req).await {
+                Err(e) => e,
+                Ok(res) => panic!("expected the panic to surface as an error, got {}", res.status()),
+            };
+            let res = err.error_response();
+            assert_eq!(res.status(), 500);
+            assert_eq!(res.headers().get("x-request-id").unwrap(), "req-1");
+            let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+            let text = String::from_utf8_lossy(&body);
+            assert!(!text.contains("index out of bounds"), "no panic text leaks: {text}");
+            assert_eq!(text.contains("urn:ietf:params:scim:api:messages:2.0:Error"), scim, "{text}");
+        }
+        // The app keeps serving after a panic.
+        let req = TestRequest::get().uri("/boom").to_request();
+        assert!(try_call_service(&app, req).await.is_err());
     }
 }

@@ -1,0 +1,160 @@
+//! The real `onramp` binary, run in a temporary directory.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_onramp");
+
+fn onramp(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("utf-8")
+}
+
+#[test]
+fn org_and_token_commands_work_end_to_end_on_the_default_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let org: Value =
+        serde_json::from_str(&ok(&onramp(dir.path(), &["org", "create", "--name", "Acme Corp", "--domain", "Acme.Example"])))
+            .unwrap();
+    assert_eq!(org["name"], "Acme Corp");
+    assert_eq!(org["slug"], "acme-corp");
+    assert_eq!(org["domains"][0], "acme.example");
+    let id = org["id"].as_str().unwrap().to_string();
+    assert!(dir.path().join("data/onramp.db").exists(), "the default database is created");
+
+    let token = ok(&onramp(dir.path(), &["scim-token", "create", "--org", &id, "--label", "entra"]));
+    let token = token.trim();
+    assert!(token.starts_with("scim_") && token.len() > 40, "{token}");
+
+    let list: Value = serde_json::from_str(&ok(&onramp(dir.path(), &["scim-token", "list", "--org", &id]))).unwrap();
+    assert_eq!(list[0]["label"], "entra");
+    assert!(!list.to_string().contains(token), "the secret is never listed");
+    let token_id = list[0]["id"].as_str().unwrap().to_string();
+
+    let orgs: Value = serde_json::from_str(&ok(&onramp(dir.path(), &["org", "list"]))).unwrap();
+    assert_eq!(orgs.as_array().unwrap().len(), 1);
+
+    ok(&onramp(dir.path(), &["scim-token", "revoke", &token_id]));
+    let again = onramp(dir.path(), &["scim-token", "revoke", &token_id]);
+    assert!(!again.status.success());
+    let bad_org = onramp(dir.path(), &["scim-token", "create", "--org", "00000000-0000-0000-0000-000000000000"]);
+    assert!(!bad_org.status.success());
+    assert!(String::from_utf8_lossy(&bad_org.stderr).contains("no organization"));
+}
+
+#[test]
+fn config_print_shows_the_effective_config_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "print"])
+        .current_dir(dir.path())
+        .env("ONRAMP_MAIL__SMTP__PASSWORD", "s3cret-pw")
+        .env("ONRAMP_HTTP__BIND", "0.0.0.0:9999")
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(text.contains("bind = \"0.0.0.0:9999\""), "{text}");
+    assert!(!text.contains("s3cret-pw"));
+    assert!(text.contains("[redacted]"));
+}
+
+#[test]
+fn an_unknown_key_stops_the_binary_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "[database]\nurll = \"x\"\n").unwrap();
+    let out = onramp(dir.path(), &["--config", "bad.toml", "migrate"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("urll"));
+}
+
+#[test]
+fn migrate_creates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = onramp(dir.path(), &["migrate"]);
+    ok(&out);
+    assert!(dir.path().join("data/onramp.db").exists());
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn the_served_binary_answers_scim_with_a_token_made_by_the_cli_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let org: Value = serde_json::from_str(&ok(&onramp(dir.path(), &["org", "create", "--name", "Acme"]))).unwrap();
+    let token = ok(&onramp(dir.path(), &["scim-token", "create", "--org", org["id"].as_str().unwrap()]));
+    let port = free_port();
+    let mut server = Server(
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .env("ONRAMP_HTTP__BIND", format!("127.0.0.1:{port}"))
+            .env("ONRAMP_LOG__FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(up, "the server came up");
+    let res = client
+        .get(format!("{base}/scim/v2/ServiceProviderConfig"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let pid = server.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.0.wait().unwrap();
+        let mut stderr = String::new();
+        use std::io::Read;
+        server.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        (status, stderr)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "exits cleanly on SIGTERM: {}", status.1);
+    assert!(status.1.contains("\"request_id\""), "JSON logs carry request ids: {}", status.1);
+}

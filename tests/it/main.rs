@@ -1,0 +1,11 @@
+//! The integration suite: the real app on port 0 over HTTP, the store
+//! contract, and the CLI binary. Every test runs on SQLite; with
+//! `POSTGRES_TEST_URL=postgres://…` set, the backend-sensitive ones run on
+//! PostgreSQL too (each in a fresh database, dropped afterwards), and an
+//! unreachable server is a failure.
+
+mod auth;
+mod cli;
+mod health;
+mod helpers;
+mod store_contract;
