@@ -51,7 +51,9 @@ pub async fn observe(
     let method = req.method().to_string();
     let path = req.path().to_owned();
     let started = Instant::now();
-    let limit = state.as_ref().map_or(usize::MAX, |s| s.config.http.body_limit);
+    let limit = state
+        .as_ref()
+        .map_or(usize::MAX, |s| s.config.http.body_limit);
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -59,7 +61,11 @@ pub async fn observe(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         // Refused before routing or reading: nothing of the body is buffered.
-        return Err(TooLarge { scim: path.starts_with("/scim/"), limit }.into());
+        return Err(TooLarge {
+            scim: path.starts_with("/scim/"),
+            limit,
+        }
+        .into());
     }
 
     // The request cannot be cloned before routing, so failures that escape
@@ -132,7 +138,11 @@ impl ResponseError for TooLarge {
         if self.scim {
             scim_error_response(&ScimError::payload_too_large(self.to_string()))
         } else {
-            json_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &self.to_string())
+            json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                &self.to_string(),
+            )
         }
     }
 }
@@ -160,7 +170,11 @@ impl ResponseError for HandlerPanicked {
         let mut res = if self.scim {
             scim_error_response(&ScimError::internal())
         } else {
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
         };
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             res.headers_mut().insert(REQUEST_ID, v);
@@ -192,18 +206,31 @@ mod tests {
         )
         .await;
         for (uri, scim) in [("/boom", false), ("/scim/v2/boom", true)] {
-            let req = TestRequest::get().uri(uri).insert_header(("x-request-id", "req-1")).to_request();
+            let req = TestRequest::get()
+                .uri(uri)
+                .insert_header(("x-request-id", "req-1"))
+                .to_request();
             let err = match try_call_service(&app, req).await {
                 Err(e) => e,
-                Ok(res) => panic!("expected the panic to surface as an error, got {}", res.status()),
+                Ok(res) => panic!(
+                    "expected the panic to surface as an error, got {}",
+                    res.status()
+                ),
             };
             let res = err.error_response();
             assert_eq!(res.status(), 500);
             assert_eq!(res.headers().get("x-request-id").unwrap(), "req-1");
             let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
             let text = String::from_utf8_lossy(&body);
-            assert!(!text.contains("index out of bounds"), "no panic text leaks: {text}");
-            assert_eq!(text.contains("urn:ietf:params:scim:api:messages:2.0:Error"), scim, "{text}");
+            assert!(
+                !text.contains("index out of bounds"),
+                "no panic text leaks: {text}"
+            );
+            assert_eq!(
+                text.contains("urn:ietf:params:scim:api:messages:2.0:Error"),
+                scim,
+                "{text}"
+            );
         }
         // The app keeps serving after a panic.
         let req = TestRequest::get().uri("/boom").to_request();

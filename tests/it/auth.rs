@@ -9,10 +9,16 @@ const SPC: &str = "/scim/v2/ServiceProviderConfig";
 async fn assert_unauthorized(res: reqwest::Response) {
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["content-type"], "application/scim+json");
-    let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_string();
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(challenge.starts_with("Bearer"), "{challenge}");
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+    assert_eq!(
+        body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
     assert_eq!(body["status"], "401");
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
 }
@@ -22,11 +28,20 @@ async fn a_valid_token_reaches_the_service_provider_config() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let (_, token) = app.org_with_token("Acme").await;
-        let res = app.client.get(app.url(SPC)).bearer_auth(&token).send().await.unwrap();
+        let res = app
+            .client
+            .get(app.url(SPC))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "{backend:?}");
         assert_eq!(res.headers()["content-type"], "application/scim+json");
         let body: Value = res.json().await.unwrap();
-        assert_eq!(body["schemas"][0], "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig");
+        assert_eq!(
+            body["schemas"][0],
+            "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
+        );
     }
 }
 
@@ -37,20 +52,55 @@ async fn missing_malformed_wrong_and_revoked_tokens_get_401_in_scim_format() {
         let (org, token) = app.org_with_token("Acme").await;
 
         assert_unauthorized(app.client.get(app.url(SPC)).send().await.unwrap()).await;
-        for header in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer a b", "token", "Bearer \u{7f}"] {
-            let res = app.client.get(app.url(SPC)).header("authorization", header).send().await;
+        for header in [
+            "Basic dXNlcjpwYXNz",
+            "Bearer",
+            "Bearer a b",
+            "token",
+            "Bearer \u{7f}",
+        ] {
+            let res = app
+                .client
+                .get(app.url(SPC))
+                .header("authorization", header)
+                .send()
+                .await;
             if let Ok(res) = res {
                 assert_unauthorized(res).await;
             }
         }
         let mut forged = token.clone();
         forged.replace_range(10..11, if &token[10..11] == "A" { "B" } else { "A" });
-        assert_unauthorized(app.client.get(app.url(SPC)).bearer_auth(&forged).send().await.unwrap()).await;
-        assert_unauthorized(app.client.get(app.url(SPC)).bearer_auth("scim_nonsense").send().await.unwrap()).await;
+        assert_unauthorized(
+            app.client
+                .get(app.url(SPC))
+                .bearer_auth(&forged)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_unauthorized(
+            app.client
+                .get(app.url(SPC))
+                .bearer_auth("scim_nonsense")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
 
         let tokens = app.tenancy.list_scim_tokens(org).await.unwrap();
         app.tenancy.revoke_scim_token(tokens[0].id).await.unwrap();
-        assert_unauthorized(app.client.get(app.url(SPC)).bearer_auth(&token).send().await.unwrap()).await;
+        assert_unauthorized(
+            app.client
+                .get(app.url(SPC))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
     }
 }
 
@@ -60,15 +110,37 @@ async fn each_token_speaks_for_its_own_organization_only() {
         let app = spawn_app(backend).await;
         let (a, token_a) = app.org_with_token("Org A").await;
         let (b, token_b) = app.org_with_token("Org B").await;
-        let pa = app.tenancy.authenticate_scim(&token_a).await.unwrap().unwrap();
-        let pb = app.tenancy.authenticate_scim(&token_b).await.unwrap().unwrap();
+        let pa = app
+            .tenancy
+            .authenticate_scim(&token_a)
+            .await
+            .unwrap()
+            .unwrap();
+        let pb = app
+            .tenancy
+            .authenticate_scim(&token_b)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((pa.org_id, pb.org_id), (a, b));
         // Revoking B's token leaves A's working.
         let tb = app.tenancy.list_scim_tokens(b).await.unwrap();
         app.tenancy.revoke_scim_token(tb[0].id).await.unwrap();
-        let ok = app.client.get(app.url(SPC)).bearer_auth(&token_a).send().await.unwrap();
+        let ok = app
+            .client
+            .get(app.url(SPC))
+            .bearer_auth(&token_a)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ok.status(), 200);
-        let gone = app.client.get(app.url(SPC)).bearer_auth(&token_b).send().await.unwrap();
+        let gone = app
+            .client
+            .get(app.url(SPC))
+            .bearer_auth(&token_b)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(gone.status(), 401);
     }
 }
@@ -78,11 +150,25 @@ async fn token_use_is_recorded_without_a_write_per_request() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let (org, token) = app.org_with_token("Acme").await;
-        assert!(app.tenancy.list_scim_tokens(org).await.unwrap()[0].last_used_at.is_none());
-        app.client.get(app.url(SPC)).bearer_auth(&token).send().await.unwrap();
+        assert!(
+            app.tenancy.list_scim_tokens(org).await.unwrap()[0]
+                .last_used_at
+                .is_none()
+        );
+        app.client
+            .get(app.url(SPC))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         let first = app.tenancy.list_scim_tokens(org).await.unwrap()[0].last_used_at;
         assert!(first.is_some());
-        app.client.get(app.url(SPC)).bearer_auth(&token).send().await.unwrap();
+        app.client
+            .get(app.url(SPC))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         let second = app.tenancy.list_scim_tokens(org).await.unwrap()[0].last_used_at;
         assert_eq!(first, second, "a second use within a minute does not write");
     }
@@ -92,7 +178,13 @@ async fn token_use_is_recorded_without_a_write_per_request() {
 async fn me_is_not_implemented_in_scim_format() {
     let app = spawn_app(crate::helpers::Backend::Sqlite).await;
     let (_, token) = app.org_with_token("Acme").await;
-    let res = app.client.get(app.url("/scim/v2/Me")).bearer_auth(&token).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/scim/v2/Me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 501);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "501");

@@ -32,22 +32,44 @@ fn ok(out: &Output) -> String {
 #[test]
 fn org_and_token_commands_work_end_to_end_on_the_default_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
-    let org: Value =
-        serde_json::from_str(&ok(&onramp(dir.path(), &["org", "create", "--name", "Acme Corp", "--domain", "Acme.Example"])))
-            .unwrap();
+    let org: Value = serde_json::from_str(&ok(&onramp(
+        dir.path(),
+        &[
+            "org",
+            "create",
+            "--name",
+            "Acme Corp",
+            "--domain",
+            "Acme.Example",
+        ],
+    )))
+    .unwrap();
     assert_eq!(org["name"], "Acme Corp");
     assert_eq!(org["slug"], "acme-corp");
     assert_eq!(org["domains"][0], "acme.example");
     let id = org["id"].as_str().unwrap().to_string();
-    assert!(dir.path().join("data/onramp.db").exists(), "the default database is created");
+    assert!(
+        dir.path().join("data/onramp.db").exists(),
+        "the default database is created"
+    );
 
-    let token = ok(&onramp(dir.path(), &["scim-token", "create", "--org", &id, "--label", "entra"]));
+    let token = ok(&onramp(
+        dir.path(),
+        &["scim-token", "create", "--org", &id, "--label", "entra"],
+    ));
     let token = token.trim();
     assert!(token.starts_with("scim_") && token.len() > 40, "{token}");
 
-    let list: Value = serde_json::from_str(&ok(&onramp(dir.path(), &["scim-token", "list", "--org", &id]))).unwrap();
+    let list: Value = serde_json::from_str(&ok(&onramp(
+        dir.path(),
+        &["scim-token", "list", "--org", &id],
+    )))
+    .unwrap();
     assert_eq!(list[0]["label"], "entra");
-    assert!(!list.to_string().contains(token), "the secret is never listed");
+    assert!(
+        !list.to_string().contains(token),
+        "the secret is never listed"
+    );
     let token_id = list[0]["id"].as_str().unwrap().to_string();
 
     let orgs: Value = serde_json::from_str(&ok(&onramp(dir.path(), &["org", "list"]))).unwrap();
@@ -56,7 +78,15 @@ fn org_and_token_commands_work_end_to_end_on_the_default_sqlite_file() {
     ok(&onramp(dir.path(), &["scim-token", "revoke", &token_id]));
     let again = onramp(dir.path(), &["scim-token", "revoke", &token_id]);
     assert!(!again.status.success());
-    let bad_org = onramp(dir.path(), &["scim-token", "create", "--org", "00000000-0000-0000-0000-000000000000"]);
+    let bad_org = onramp(
+        dir.path(),
+        &[
+            "scim-token",
+            "create",
+            "--org",
+            "00000000-0000-0000-0000-000000000000",
+        ],
+    );
     assert!(!bad_org.status.success());
     assert!(String::from_utf8_lossy(&bad_org.stderr).contains("no organization"));
 }
@@ -104,14 +134,25 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
 async fn the_served_binary_answers_scim_with_a_token_made_by_the_cli_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let org: Value = serde_json::from_str(&ok(&onramp(dir.path(), &["org", "create", "--name", "Acme"]))).unwrap();
-    let token = ok(&onramp(dir.path(), &["scim-token", "create", "--org", org["id"].as_str().unwrap()]));
+    let org: Value = serde_json::from_str(&ok(&onramp(
+        dir.path(),
+        &["org", "create", "--name", "Acme"],
+    )))
+    .unwrap();
+    let token = ok(&onramp(
+        dir.path(),
+        &["scim-token", "create", "--org", org["id"].as_str().unwrap()],
+    ));
     let port = free_port();
     let mut server = Server(
         Command::new(BIN)
@@ -150,11 +191,21 @@ async fn the_served_binary_answers_scim_with_a_token_made_by_the_cli_and_stops_o
         let status = server.0.wait().unwrap();
         let mut stderr = String::new();
         use std::io::Read;
-        server.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        server
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
         (status, stderr)
     })
     .await
     .unwrap();
     assert!(status.0.success(), "exits cleanly on SIGTERM: {}", status.1);
-    assert!(status.1.contains("\"request_id\""), "JSON logs carry request ids: {}", status.1);
+    assert!(
+        status.1.contains("\"request_id\""),
+        "JSON logs carry request ids: {}",
+        status.1
+    );
 }

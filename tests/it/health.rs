@@ -34,9 +34,21 @@ async fn readyz_fails_when_the_database_is_gone() {
 #[tokio::test]
 async fn a_request_id_sent_by_the_client_is_echoed_and_a_bad_one_replaced() {
     let app = spawn_app(Backend::Sqlite).await;
-    let r = app.client.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "abc-123");
-    let r = app.client.get(app.url("/healthz")).header("x-request-id", "a b\"c").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "a b\"c")
+        .send()
+        .await
+        .unwrap();
     assert_ne!(r.headers()["x-request-id"], "a b\"c");
 }
 
@@ -44,12 +56,33 @@ async fn a_request_id_sent_by_the_client_is_echoed_and_a_bad_one_replaced() {
 async fn metrics_count_requests_by_route_template_and_show_the_pool() {
     let app = spawn_app(Backend::Sqlite).await;
     app.client.get(app.url("/healthz")).send().await.unwrap();
-    app.client.get(app.url("/scim/v2/Users/123")).send().await.unwrap();
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains(r#"onramp_http_requests_total{method="GET",route="/healthz",status="200"}"#), "{text}");
-    assert!(text.contains("onramp_http_request_duration_seconds_bucket"), "{text}");
+    app.client
+        .get(app.url("/scim/v2/Users/123"))
+        .send()
+        .await
+        .unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"onramp_http_requests_total{method="GET",route="/healthz",status="200"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("onramp_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains("onramp_db_pool_max_connections 4"), "{text}");
-    assert!(!text.contains("/scim/v2/Users/123"), "raw paths must not become labels");
+    assert!(
+        !text.contains("/scim/v2/Users/123"),
+        "raw paths must not become labels"
+    );
 }
 
 #[tokio::test]
@@ -60,7 +93,13 @@ async fn unknown_routes_get_404_json_and_scim_ones_scim_errors() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
     let (_, token) = app.org_with_token("Acme").await;
-    let r = app.client.get(app.url("/scim/v2/Nope")).bearer_auth(&token).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/scim/v2/Nope"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/scim+json");
     let body: Value = r.json().await.unwrap();

@@ -39,21 +39,31 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}/onramp.db", dir.path().display());
-                TestDb { url, _dir: Some(dir), pg_name: None }
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
             }
             Backend::Postgres => {
                 let admin = admin_url();
                 let name = format!("onramp_t_{}", Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-                    panic!("{PG_ENV} is set but PostgreSQL at {admin} is unreachable: {e}")
-                });
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("{PG_ENV} is set but PostgreSQL at {admin} is unreachable: {e}")
+                    });
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
                     .expect("create test database");
                 conn.close().await.ok();
                 let url = with_database(&admin, &name);
-                TestDb { url, _dir: None, pg_name: Some(name) }
+                TestDb {
+                    url,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -67,7 +77,9 @@ impl TestDb {
     }
 
     pub async fn store(&self) -> DynStore {
-        let store = store::sql::connect(&self.config().database).await.expect("connect");
+        let store = store::sql::connect(&self.config().database)
+            .await
+            .expect("connect");
         store.migrate().await.expect("migrate");
         store
     }
@@ -75,12 +87,17 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         let admin = admin_url();
         // Drop runs outside any async context we can rely on: use a thread
         // with its own runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("rt");
             rt.block_on(async move {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -101,7 +118,9 @@ fn admin_url() -> String {
 
 /// `postgres://u@h:5432/postgres` with the database replaced by `name`.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let base = match base[scheme_end..].find('/') {
         Some(slash) => &base[..scheme_end + slash],
@@ -177,10 +196,17 @@ impl TestApp {
     pub async fn org_with_token(&self, name: &str) -> (Uuid, String) {
         let org = self
             .tenancy
-            .create_org(NewOrg { name: name.into(), domains: vec![] })
+            .create_org(NewOrg {
+                name: name.into(),
+                domains: vec![],
+            })
             .await
             .expect("org");
-        let token = self.tenancy.create_scim_token(org.id, None).await.expect("token");
+        let token = self
+            .tenancy
+            .create_scim_token(org.id, None)
+            .await
+            .expect("token");
         (org.id, token.token)
     }
 
@@ -214,7 +240,16 @@ impl Drop for TestApp {
 
 #[test]
 fn database_names_replace_the_admin_database() {
-    assert_eq!(with_database("postgres://p@h:5432/postgres", "x"), "postgres://p@h:5432/x");
-    assert_eq!(with_database("postgres://p@h:5432", "x"), "postgres://p@h:5432/x");
-    assert_eq!(with_database("postgres://p@h/db?sslmode=disable", "x"), "postgres://p@h/x?sslmode=disable");
+    assert_eq!(
+        with_database("postgres://p@h:5432/postgres", "x"),
+        "postgres://p@h:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://p@h:5432", "x"),
+        "postgres://p@h:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://p@h/db?sslmode=disable", "x"),
+        "postgres://p@h/x?sslmode=disable"
+    );
 }

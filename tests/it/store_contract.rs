@@ -35,7 +35,11 @@ async fn organizations_round_trip_with_their_domains() {
         let store = db.store().await;
         let a = org("Acme", "acme", &["acme.example", "acme.test"]);
         store.insert_org(&a).await.unwrap();
-        assert_eq!(store.org_by_id(a.id).await.unwrap(), Some(a.clone()), "{backend:?}");
+        assert_eq!(
+            store.org_by_id(a.id).await.unwrap(),
+            Some(a.clone()),
+            "{backend:?}"
+        );
         assert_eq!(store.org_by_id(Uuid::now_v7()).await.unwrap(), None);
         assert_eq!(store.count_orgs().await.unwrap(), 1);
         assert_eq!(store.list_orgs().await.unwrap(), vec![a]);
@@ -47,13 +51,21 @@ async fn a_taken_slug_or_domain_is_a_named_conflict() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
-        store.insert_org(&org("Acme", "acme", &["acme.example"])).await.unwrap();
+        store
+            .insert_org(&org("Acme", "acme", &["acme.example"]))
+            .await
+            .unwrap();
         match store.insert_org(&org("Acme 2", "acme", &[])).await {
-            Err(StoreError::Conflict { constraint }) => assert_eq!(constraint, "organizations_slug_key"),
+            Err(StoreError::Conflict { constraint }) => {
+                assert_eq!(constraint, "organizations_slug_key")
+            }
             other => panic!("{backend:?}: {other:?}"),
         }
         let tx = store.begin().await.unwrap();
-        match tx.insert_org(&org("Other", "other", &["acme.example"])).await {
+        match tx
+            .insert_org(&org("Other", "other", &["acme.example"]))
+            .await
+        {
             Err(StoreError::Conflict { constraint }) => {
                 assert_eq!(constraint, "organization_domains_domain_key")
             }
@@ -74,7 +86,11 @@ async fn a_transaction_commits_all_or_nothing() {
         tx.insert_org(&org("A", "a", &[])).await.unwrap();
         tx.insert_org(&org("B", "b", &[])).await.unwrap();
         drop(tx);
-        assert_eq!(store.count_orgs().await.unwrap(), 0, "{backend:?}: dropped tx rolls back");
+        assert_eq!(
+            store.count_orgs().await.unwrap(),
+            0,
+            "{backend:?}: dropped tx rolls back"
+        );
         let tx = store.begin().await.unwrap();
         tx.insert_org(&org("A", "a", &[])).await.unwrap();
         tx.insert_org(&org("B", "b", &[])).await.unwrap();
@@ -96,16 +112,34 @@ async fn tokens_are_found_by_hash_listed_by_org_and_revoked_once() {
         let tb = token(b.id, 2);
         store.insert_scim_token(&ta).await.unwrap();
         store.insert_scim_token(&tb).await.unwrap();
-        assert_eq!(store.scim_token_by_hash(&[1; 32]).await.unwrap(), Some(ta.clone()), "{backend:?}");
+        assert_eq!(
+            store.scim_token_by_hash(&[1; 32]).await.unwrap(),
+            Some(ta.clone()),
+            "{backend:?}"
+        );
         assert_eq!(store.scim_token_by_hash(&[3; 32]).await.unwrap(), None);
-        assert_eq!(store.list_scim_tokens(a.id).await.unwrap(), vec![ta.clone()]);
+        assert_eq!(
+            store.list_scim_tokens(a.id).await.unwrap(),
+            vec![ta.clone()]
+        );
         let at = Timestamp::now();
         assert!(store.revoke_scim_token(ta.id, at).await.unwrap());
-        assert!(!store.revoke_scim_token(ta.id, at).await.unwrap(), "revoking twice is a no-op");
+        assert!(
+            !store.revoke_scim_token(ta.id, at).await.unwrap(),
+            "revoking twice is a no-op"
+        );
         let revoked = store.scim_token_by_hash(&[1; 32]).await.unwrap().unwrap();
         assert_eq!(revoked.revoked_at, Some(at));
         store.touch_scim_token(tb.id, at).await.unwrap();
-        assert_eq!(store.scim_token_by_hash(&[2; 32]).await.unwrap().unwrap().last_used_at, Some(at));
+        assert_eq!(
+            store
+                .scim_token_by_hash(&[2; 32])
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_at,
+            Some(at)
+        );
         match store.insert_scim_token(&token(Uuid::now_v7(), 9)).await {
             Err(StoreError::Conflict { .. }) => {}
             other => panic!("{backend:?}: a token of no organization must be refused: {other:?}"),
@@ -121,7 +155,10 @@ async fn timestamps_keep_microseconds_on_every_backend() {
         let mut o = org("Acme", "acme", &[]);
         o.created_at = Timestamp::from_micros(1_700_000_000_123_456);
         store.insert_org(&o).await.unwrap();
-        assert_eq!(store.org_by_id(o.id).await.unwrap().unwrap().created_at, o.created_at);
+        assert_eq!(
+            store.org_by_id(o.id).await.unwrap().unwrap().created_at,
+            o.created_at
+        );
     }
 }
 
