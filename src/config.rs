@@ -226,6 +226,7 @@ fn describe(err: figment::Error) -> ConfigError {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type
 mod tests {
     use super::*;
     use figment::Jail;

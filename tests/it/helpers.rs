@@ -133,6 +133,7 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 /// A running app on a fresh database.
+#[allow(dead_code)] // not every test binary module uses every part
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -175,6 +176,7 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestAp
     test_app
 }
 
+#[allow(dead_code)]
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
