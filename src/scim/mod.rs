@@ -3,5 +3,6 @@
 
 mod handlers;
 pub mod protocol;
+pub mod query;
 
 pub use handlers::configure;

@@ -7,6 +7,7 @@
 //! (dropping it rolls back). Services own transactions.
 
 mod orgs;
+pub mod query;
 pub mod sql;
 mod time;
 mod tokens;

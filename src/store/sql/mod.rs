@@ -5,6 +5,7 @@
 //!
 //! Values are always bound, never spliced into SQL text.
 
+pub(crate) mod filter;
 mod orgs;
 mod pool;
 mod tokens;

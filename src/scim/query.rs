@@ -1,0 +1,1 @@
+//! SCIM filter AST to storage-neutral conditions (placeholder; being written).

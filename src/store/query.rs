@@ -1,0 +1,1 @@
+//! Storage-neutral queries (placeholder; being written).

@@ -1,0 +1,1 @@
+//! Filter compilation to SQL (placeholder; being written).
