@@ -10,6 +10,7 @@ pub mod scim;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::scim::ScimService;
 use crate::store::DynStore;
 use crate::tenancy::TenancyService;
 
@@ -19,12 +20,15 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub tenancy: TenancyService,
+    pub scim: ScimService,
     pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: DynStore) -> Self {
+        let scim = ScimService::new(store.clone(), config.http.public_url.as_str());
         AppState {
+            scim,
             config: Arc::new(config),
             tenancy: TenancyService::new(store.clone()),
             store,

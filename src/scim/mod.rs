@@ -1,8 +1,15 @@
 //! The SCIM 2.0 service provider under `/scim/v2`. `protocol` is pure;
 //! `handlers` are thin actix adapters.
 
+mod groups;
 mod handlers;
+mod list;
+mod password;
 pub mod protocol;
 pub mod query;
+mod service;
+mod users;
+
+pub use service::{Precondition, Projection, ScimResource, ScimService, etag, etag_matches};
 
 pub use handlers::configure;

@@ -8,6 +8,7 @@
 
 mod orgs;
 pub mod query;
+pub mod scim;
 pub mod sql;
 mod time;
 mod tokens;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use orgs::{OrgRepo, Organization};
+pub use scim::{ScimGroupRepo, ScimListRepo, ScimLogRepo, ScimUserRepo};
 pub use time::Timestamp;
 pub use tokens::{ScimTokenRecord, ScimTokenRepo};
 
@@ -44,8 +46,21 @@ impl StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// All repositories, available both on the store and inside a transaction.
-pub trait Repos: OrgRepo + ScimTokenRepo + Send + Sync {}
-impl<T: OrgRepo + ScimTokenRepo + Send + Sync> Repos for T {}
+pub trait Repos:
+    OrgRepo + ScimTokenRepo + ScimUserRepo + ScimGroupRepo + ScimListRepo + ScimLogRepo + Send + Sync
+{
+}
+impl<T> Repos for T where
+    T: OrgRepo
+        + ScimTokenRepo
+        + ScimUserRepo
+        + ScimGroupRepo
+        + ScimListRepo
+        + ScimLogRepo
+        + Send
+        + Sync
+{
+}
 
 /// Connection pool numbers for `/metrics`.
 #[derive(Debug, Clone, Copy, Default)]

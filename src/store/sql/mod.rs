@@ -6,9 +6,13 @@
 //! Values are always bound, never spliced into SQL text.
 
 pub(crate) mod filter;
+mod groups;
+mod list;
+mod log;
 mod orgs;
 mod pool;
 mod tokens;
+mod users;
 
 use std::sync::Arc;
 

@@ -1,0 +1,225 @@
+//! SCIM users and groups as stored: the resource's JSON document plus the
+//! columns that filters, sorting and uniqueness need, which the service
+//! derives from the document. Every call is scoped to one organization.
+
+use async_trait::async_trait;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{StoreResult, Timestamp};
+
+/// A stored SCIM user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    /// The document, without id, meta, groups and password.
+    pub resource: Value,
+    pub password_hash: Option<String>,
+    /// Bumped on every write; the ETag.
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One of a user's emails, as indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailRow {
+    pub value: String,
+    pub kind: Option<String>,
+    pub primary: bool,
+    pub display: Option<String>,
+}
+
+/// A stored SCIM group (members are kept apart).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRecord {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    /// The document, without id, meta and members.
+    pub resource: Value,
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What a group member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberKind {
+    User,
+    Group,
+}
+
+impl MemberKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::User => "User",
+            MemberKind::Group => "Group",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "User" => Some(MemberKind::User),
+            "Group" => Some(MemberKind::Group),
+            _ => None,
+        }
+    }
+}
+
+/// A member as listed: who, what kind, and a display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub group_id: Uuid,
+    pub member_id: Uuid,
+    pub kind: MemberKind,
+    pub display: Option<String>,
+}
+
+/// A group a user belongs to (directly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserGroupRow {
+    pub user_id: Uuid,
+    pub group_id: Uuid,
+    pub display: String,
+}
+
+/// Kinds of change recorded in the change log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Activated,
+    Deactivated,
+    Deleted,
+    MembersChanged,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            ChangeKind::Activated => "activated",
+            ChangeKind::Deactivated => "deactivated",
+            ChangeKind::Deleted => "deleted",
+            ChangeKind::MembersChanged => "members_changed",
+        }
+    }
+}
+
+/// A change-log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    pub seq: i64,
+    pub org_id: Uuid,
+    pub resource_type: String,
+    pub resource_id: Uuid,
+    pub kind: String,
+    pub at: Timestamp,
+}
+
+#[async_trait]
+pub trait ScimUserRepo {
+    /// Inserts a user and its emails. A taken userName is a `Conflict` on
+    /// `scim_users_org_id_user_name_lower_key`.
+    async fn insert_user(&self, user: &UserRecord, emails: &[EmailRow]) -> StoreResult<()>;
+    async fn user_by_id(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// Writes `user` over the stored one if its version is still
+    /// `expected_version`; false when it changed meanwhile (or is gone).
+    async fn update_user(
+        &self,
+        user: &UserRecord,
+        emails: &[EmailRow],
+        expected_version: i64,
+    ) -> StoreResult<bool>;
+    /// Deletes the user and its memberships; false when there was none.
+    async fn delete_user(&self, org_id: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// The groups the given users belong to.
+    async fn groups_of_users(
+        &self,
+        org_id: Uuid,
+        user_ids: &[Uuid],
+    ) -> StoreResult<Vec<UserGroupRow>>;
+}
+
+#[async_trait]
+pub trait ScimGroupRepo {
+    async fn insert_group(&self, group: &GroupRecord) -> StoreResult<()>;
+    async fn group_by_id(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<GroupRecord>>;
+    async fn update_group(&self, group: &GroupRecord, expected_version: i64) -> StoreResult<bool>;
+    /// Deletes the group, its members and its own memberships in other groups.
+    async fn delete_group(&self, org_id: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// Which of `ids` exist in the organization, and as what.
+    async fn member_kinds(
+        &self,
+        org_id: Uuid,
+        ids: &[Uuid],
+    ) -> StoreResult<Vec<(Uuid, MemberKind)>>;
+    /// Adds members (already present ones are left alone); returns how many were new.
+    async fn add_members(
+        &self,
+        org_id: Uuid,
+        group_id: Uuid,
+        members: &[(Uuid, MemberKind)],
+    ) -> StoreResult<u64>;
+    /// Removes the given members; returns how many were removed.
+    async fn remove_members(&self, org_id: Uuid, group_id: Uuid, ids: &[Uuid]) -> StoreResult<u64>;
+    async fn remove_all_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<u64>;
+    /// Members of the given groups, with display names.
+    async fn members_of(&self, org_id: Uuid, group_ids: &[Uuid]) -> StoreResult<Vec<MemberRow>>;
+}
+
+#[async_trait]
+pub trait ScimLogRepo {
+    async fn record_change(
+        &self,
+        org_id: Uuid,
+        resource_type: &str,
+        resource_id: Uuid,
+        kind: ChangeKind,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Change-log entries after `after_seq`, oldest first.
+    async fn changes_since(
+        &self,
+        org_id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ChangeEvent>>;
+    /// Adds `delta` to the organization's count of `resource_type`.
+    async fn adjust_count(&self, org_id: Uuid, resource_type: &str, delta: i64) -> StoreResult<()>;
+    async fn resource_count(&self, org_id: Uuid, resource_type: &str) -> StoreResult<u64>;
+}
+
+/// What a list asks for: filter, order, and a window (offset or keyset).
+#[derive(Debug, Clone, Default)]
+pub struct ListSpec {
+    pub filter: Option<super::query::Cond>,
+    pub sort: Option<super::query::SortKey>,
+    pub descending: bool,
+    /// Rows to skip (startIndex - 1, or a cursor's offset).
+    pub offset: u64,
+    pub limit: u64,
+    /// Keyset paging by id: only resources with a greater id (ignores `sort`).
+    pub after_id: Option<Uuid>,
+}
+
+#[async_trait]
+pub trait ScimListRepo {
+    async fn list_users(&self, org_id: Uuid, spec: &ListSpec) -> StoreResult<Vec<UserRecord>>;
+    async fn list_groups(&self, org_id: Uuid, spec: &ListSpec) -> StoreResult<Vec<GroupRecord>>;
+    /// How many resources of `resource` match `filter`.
+    async fn count_matching(
+        &self,
+        org_id: Uuid,
+        resource: super::query::Resource,
+        filter: &super::query::Cond,
+    ) -> StoreResult<u64>;
+}

@@ -1,0 +1,105 @@
+//! [`ScimLogRepo`] in SQL: the change log and per-organization counts.
+
+use async_trait::async_trait;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{Exec, db_err, on_conn};
+use crate::store::scim::{ChangeEvent, ChangeKind, ScimLogRepo};
+use crate::store::{StoreResult, Timestamp};
+
+#[derive(FromRow)]
+struct EventRow {
+    seq: i64,
+    org_id: Uuid,
+    resource_type: String,
+    resource_id: Uuid,
+    kind: String,
+    at: Timestamp,
+}
+
+#[async_trait]
+impl<T: Exec> ScimLogRepo for T {
+    async fn record_change(
+        &self,
+        org_id: Uuid,
+        resource_type: &str,
+        resource_id: Uuid,
+        kind: ChangeKind,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut c = self.conn().await?;
+        on_conn!(c, |c| {
+            sqlx::query(
+            "INSERT INTO scim_events (org_id, resource_type, resource_id, kind, at) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(org_id)
+        .bind(resource_type)
+        .bind(resource_id)
+        .bind(kind.as_str())
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+        })
+    }
+
+    async fn changes_since(
+        &self,
+        org_id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ChangeEvent>> {
+        let mut c = self.conn().await?;
+        let rows: Vec<EventRow> = on_conn!(c, |c| {
+            sqlx::query_as(
+            "SELECT seq, org_id, resource_type, resource_id, kind, at FROM scim_events WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        )
+        .bind(org_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(c)
+        .await
+        .map_err(db_err)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ChangeEvent {
+                seq: r.seq,
+                org_id: r.org_id,
+                resource_type: r.resource_type,
+                resource_id: r.resource_id,
+                kind: r.kind,
+                at: r.at,
+            })
+            .collect())
+    }
+
+    async fn adjust_count(&self, org_id: Uuid, resource_type: &str, delta: i64) -> StoreResult<()> {
+        let mut c = self.conn().await?;
+        let sql = "INSERT INTO scim_counts (org_id, resource_type, n) VALUES ($1, $2, $3) \
+                   ON CONFLICT (org_id, resource_type) DO UPDATE SET n = scim_counts.n + EXCLUDED.n";
+        on_conn!(c, |c| sqlx::query(sql)
+            .bind(org_id)
+            .bind(resource_type)
+            .bind(delta)
+            .execute(c)
+            .await
+            .map(|_| ())
+            .map_err(db_err))
+    }
+
+    async fn resource_count(&self, org_id: Uuid, resource_type: &str) -> StoreResult<u64> {
+        let mut c = self.conn().await?;
+        let n: Option<i64> = on_conn!(c, |c| sqlx::query_scalar(
+            "SELECT n FROM scim_counts WHERE org_id = $1 AND resource_type = $2"
+        )
+        .bind(org_id)
+        .bind(resource_type)
+        .fetch_optional(c)
+        .await
+        .map_err(db_err))?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+}
