@@ -66,7 +66,7 @@ fn bearer(header: &str) -> Option<String> {
 
 /// A SCIM request body parsed as a JSON object, within `http.body_limit`.
 #[derive(Debug)]
-pub struct ScimBody(pub Value);
+pub struct ScimBody(pub Value, pub usize);
 
 impl FromRequest for ScimBody {
     type Error = ScimFailure;
@@ -130,7 +130,7 @@ impl FromRequest for ScimBody {
                     ScimError::invalid_syntax("the request body must be a JSON object").into(),
                 );
             }
-            Ok(ScimBody(value))
+            Ok(ScimBody(value, body.len()))
         })
     }
 }

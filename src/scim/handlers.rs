@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/Schemas/{id}", web::get().to(schema))
             .route("/Me", web::route().to(me))
             .route("/.search", web::post().to(search_root))
+            .route("/Bulk", web::post().to(bulk))
             .route("/Users", web::get().to(list_users))
             .route("/Users/.search", web::post().to(search_users))
             .route("/Users", web::post().to(create_user))
@@ -198,6 +199,15 @@ async fn search_root(auth: ScimAuth, state: web::Data<AppState>, body: ScimBody)
     ))
 }
 
+async fn bulk(auth: ScimAuth, state: web::Data<AppState>, body: ScimBody) -> Reply {
+    let limit = state.config.http.body_limit;
+    let len = body.1;
+    Ok(scim_json(
+        200,
+        &state.scim.bulk(auth.0.org_id, &body.0, len, limit).await?,
+    ))
+}
+
 async fn create_user(
     auth: ScimAuth,
     state: web::Data<AppState>,
@@ -343,7 +353,11 @@ async fn service_provider_config(_auth: ScimAuth, state: web::Data<AppState>) ->
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": format!("{base}/"),
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": true,
+            "maxOperations": super::bulk::MAX_OPERATIONS,
+            "maxPayloadSize": state.config.http.body_limit
+        },
         "filter": {"supported": true, "maxResults": MAX_PAGE},
         "changePassword": {"supported": false},
         "sort": {"supported": true},

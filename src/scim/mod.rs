@@ -1,6 +1,7 @@
 //! The SCIM 2.0 service provider under `/scim/v2`. `protocol` is pure;
 //! `handlers` are thin actix adapters.
 
+mod bulk;
 mod groups;
 mod handlers;
 mod list;

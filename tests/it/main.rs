@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod health;
 mod helpers;
+mod scim_bulk;
 mod scim_crud;
 mod scim_query;
 mod shutdown;

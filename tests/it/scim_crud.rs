@@ -1,7 +1,6 @@
 //! SCIM Users and Groups over HTTP: create, read, replace, patch, delete,
 //! ETags, errors and tenant isolation.
 
-use onramp::store::ScimLogRepo;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, backends, spawn_app};
