@@ -258,15 +258,11 @@ impl ScimService {
                         MemberKind::User => ResourceType::User,
                         MemberKind::Group => ResourceType::Group,
                     };
-                    let mut v = json!({
+                    json!({
                         "value": m.member_id.to_string(),
                         "type": m.kind.as_str(),
                         "$ref": self.location(rt, m.member_id),
-                    });
-                    if let Some(d) = &m.display {
-                        v["display"] = Value::String(d.clone());
-                    }
-                    v
+                    })
                 })
                 .collect();
             if !list.is_empty() {

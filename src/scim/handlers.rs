@@ -20,36 +20,61 @@ use crate::http::scim::{ScimAuth, ScimBody, scim_json, scim_not_found};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2")
-            .route(
-                "/ServiceProviderConfig",
-                web::get().to(service_provider_config),
+            .service(
+                resource("/ServiceProviderConfig").route(web::get().to(service_provider_config)),
             )
-            .route("/ResourceTypes", web::get().to(resource_types))
-            .route("/ResourceTypes/{id}", web::get().to(resource_type))
-            .route("/Schemas", web::get().to(schemas))
-            .route("/Schemas/{id}", web::get().to(schema))
-            .route("/Me", web::route().to(me))
-            .route("/.search", web::post().to(search_root))
-            .route("/Bulk", web::post().to(bulk))
-            .route("/Users", web::get().to(list_users))
-            .route("/Users/.search", web::post().to(search_users))
-            .route("/Users", web::post().to(create_user))
-            .route("/Users/{id}", web::get().to(get_user))
-            .route("/Users/{id}", web::put().to(replace_user))
-            .route("/Users/{id}", web::patch().to(patch_user))
-            .route("/Users/{id}", web::delete().to(delete_user))
-            .route("/Groups", web::get().to(list_groups))
-            .route("/Groups/.search", web::post().to(search_groups))
-            .route("/Groups", web::post().to(create_group))
-            .route("/Groups/{id}", web::get().to(get_group))
-            .route("/Groups/{id}", web::put().to(replace_group))
-            .route("/Groups/{id}", web::patch().to(patch_group))
-            .route("/Groups/{id}", web::delete().to(delete_group))
+            .service(resource("/ResourceTypes").route(web::get().to(resource_types)))
+            .service(resource("/ResourceTypes/{id}").route(web::get().to(resource_type)))
+            .service(resource("/Schemas").route(web::get().to(schemas)))
+            .service(resource("/Schemas/{id}").route(web::get().to(schema)))
+            .service(resource("/Me").route(web::route().to(me)))
+            .service(resource("/.search").route(web::post().to(search_root)))
+            .service(resource("/Bulk").route(web::post().to(bulk)))
+            .service(
+                resource("/Users")
+                    .route(web::get().to(list_users))
+                    .route(web::post().to(create_user)),
+            )
+            .service(resource("/Users/.search").route(web::post().to(search_users)))
+            .service(
+                resource("/Users/{id}")
+                    .route(web::get().to(get_user))
+                    .route(web::put().to(replace_user))
+                    .route(web::patch().to(patch_user))
+                    .route(web::delete().to(delete_user)),
+            )
+            .service(
+                resource("/Groups")
+                    .route(web::get().to(list_groups))
+                    .route(web::post().to(create_group)),
+            )
+            .service(resource("/Groups/.search").route(web::post().to(search_groups)))
+            .service(
+                resource("/Groups/{id}")
+                    .route(web::get().to(get_group))
+                    .route(web::put().to(replace_group))
+                    .route(web::patch().to(patch_group))
+                    .route(web::delete().to(delete_group)),
+            )
             .default_service(web::to(scim_not_found)),
     );
 }
 
 type Reply = Result<HttpResponse, ScimFailure>;
+
+/// A resource whose other methods get 405 in SCIM's error format.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let e = ScimError {
+        status: 405,
+        scim_type: None,
+        detail: format!("{} is not allowed on {}", req.method(), req.path()),
+    };
+    crate::http::error::scim_error_response(&e)
+}
 
 /// `attributes` / `excludedAttributes` from the query string (RFC 7644 §3.9).
 fn projection(req: &HttpRequest) -> Result<Projection, ScimError> {

@@ -73,13 +73,12 @@ impl MemberKind {
     }
 }
 
-/// A member as listed: who, what kind, and a display name.
+/// A member as listed: which group, who, and what kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRow {
     pub group_id: Uuid,
     pub member_id: Uuid,
     pub kind: MemberKind,
-    pub display: Option<String>,
 }
 
 /// A group a user belongs to (directly).
@@ -172,7 +171,7 @@ pub trait ScimGroupRepo {
     /// Removes the given members; returns how many were removed.
     async fn remove_members(&self, org_id: Uuid, group_id: Uuid, ids: &[Uuid]) -> StoreResult<u64>;
     async fn remove_all_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<u64>;
-    /// Members of the given groups, with display names.
+    /// Members of the given groups.
     async fn members_of(&self, org_id: Uuid, group_ids: &[Uuid]) -> StoreResult<Vec<MemberRow>>;
 }
 

@@ -110,9 +110,9 @@ impl Fragment {
         self
     }
 
-    /// Writes `template`, replacing each `{}` by the next of `args`.
+    /// Writes `template`, replacing each `{_}` by the next of `args`.
     fn tpl(&mut self, template: &str, args: &[&Fragment]) -> &mut Self {
-        for (i, piece) in template.split("{}").enumerate() {
+        for (i, piece) in template.split("{_}").enumerate() {
             if let Some(a) = i.checked_sub(1).and_then(|i| args.get(i)) {
                 self.append(a);
             }
@@ -234,7 +234,7 @@ fn col(sql: &str, lower: Option<&str>, ty: ColTy) -> Loc {
 
 fn lower(x: &Fragment) -> Fragment {
     let mut f = Fragment::default();
-    f.tpl("lower({})", &[x]);
+    f.tpl("lower({_})", &[x]);
     f
 }
 
@@ -328,7 +328,7 @@ impl Compiler {
                 None => f.sql("NULL"),
             },
             (Loc::Json(_, _), Backend::Postgres, Json::Type) => {
-                f.tpl("jsonb_typeof({})", &[&self.json(loc, Json::Jsonb)])
+                f.tpl("jsonb_typeof({_})", &[&self.json(loc, Json::Jsonb)])
             }
             (Loc::Json(doc, keys), Backend::Postgres, _) => {
                 let op = if what == Json::Text { "#>>" } else { "#>" };
@@ -443,18 +443,20 @@ impl Compiler {
                 .sql(" LIKE ")
                 .bind(Bind::Text(like_pattern(&v, op)))
                 .sql(" ESCAPE '\\'"),
-            (Op::Co, false, Backend::Sqlite) => f.tpl("instr({}, {}) > 0", &[&x, &b]),
+            (Op::Co, false, Backend::Sqlite) => f.tpl("instr({_}, {_}) > 0", &[&x, &b]),
             (Op::Sw, false, Backend::Sqlite) => {
-                f.tpl("substr({}, 1, length({})) = {}", &[&x, &b, &b])
+                f.tpl("substr({_}, 1, length({_})) = {_}", &[&x, &b, &b])
             }
             (Op::Ew, false, Backend::Sqlite) => f.tpl(
-                "(length({}) >= length({}) AND substr({}, length({}) - length({}) + 1) = {})",
+                "(length({_}) >= length({_}) AND substr({_}, length({_}) - length({_}) + 1) = {_})",
                 &[&x, &b, &x, &x, &b, &b],
             ),
-            (Op::Co, false, Backend::Postgres) => f.tpl("strpos({}, {}) > 0", &[&x, &b]),
-            (Op::Sw, false, Backend::Postgres) => f.tpl("left({}, length({})) = {}", &[&x, &b, &b]),
+            (Op::Co, false, Backend::Postgres) => f.tpl("strpos({_}, {_}) > 0", &[&x, &b]),
+            (Op::Sw, false, Backend::Postgres) => {
+                f.tpl("left({_}, length({_})) = {_}", &[&x, &b, &b])
+            }
             (Op::Ew, false, Backend::Postgres) => {
-                f.tpl("right({}, length({})) = {}", &[&x, &b, &b])
+                f.tpl("right({_}, length({_})) = {_}", &[&x, &b, &b])
             }
             _ => f.append(&x).sql(op_sql(op)).append(&b),
         };
@@ -494,11 +496,11 @@ impl Compiler {
         let (t, v) = (self.json(loc, Json::Type), self.json(loc, Json::Text));
         match (loc, self.backend) {
             (Loc::Json(..) | Loc::EachValue, Backend::Sqlite) => f.tpl(
-                "(CASE WHEN {} IN ('integer', 'real') THEN {} END)",
+                "(CASE WHEN {_} IN ('integer', 'real') THEN {_} END)",
                 &[&t, &v],
             ),
             (Loc::Json(..), Backend::Postgres) => f.tpl(
-                "(CASE WHEN {} = 'number' THEN CAST({} AS double precision) END)",
+                "(CASE WHEN {_} = 'number' THEN CAST({_} AS double precision) END)",
                 &[&t, &v],
             ),
             _ => {
@@ -522,13 +524,13 @@ impl Compiler {
             }
             (Loc::Col(sql, _, _), _) => f.sql(&format!("{sql} IS NOT NULL")),
             (Loc::Json(..) | Loc::EachValue, Backend::Sqlite) => f.tpl(
-                "(CASE {} WHEN 'text' THEN {} <> '' WHEN 'array' THEN {} <> '[]' \
-                 WHEN 'object' THEN {} <> '{}' WHEN 'null' THEN FALSE ELSE {} IS NOT NULL END)",
+                "(CASE {_} WHEN 'text' THEN {_} <> '' WHEN 'array' THEN {_} <> '[]' \
+                 WHEN 'object' THEN {_} <> '{}' WHEN 'null' THEN FALSE ELSE {_} IS NOT NULL END)",
                 &[&t, &v, &v, &v, &t],
             ),
             (Loc::Json(..), Backend::Postgres) => f.tpl(
-                "(CASE {} WHEN 'string' THEN {} <> '' WHEN 'array' THEN {} <> '[]'::jsonb \
-                 WHEN 'object' THEN {} <> '{}'::jsonb WHEN 'null' THEN FALSE ELSE {} IS NOT NULL END)",
+                "(CASE {_} WHEN 'string' THEN {_} <> '' WHEN 'array' THEN {_} <> '[]'::jsonb \
+                 WHEN 'object' THEN {_} <> '{}'::jsonb WHEN 'null' THEN FALSE ELSE {_} IS NOT NULL END)",
                 &[&t, &v, &b, &b, &b],
             ),
             _ => f.sql("FALSE"),
@@ -615,15 +617,15 @@ impl Compiler {
             self.json(&array, Json::Jsonb),
         );
         match (elem, self.backend) {
-            (None, Backend::Sqlite) => f.tpl("({} = 'array' AND {} <> '[]')", &[&t, &v]),
+            (None, Backend::Sqlite) => f.tpl("({_} = 'array' AND {_} <> '[]')", &[&t, &v]),
             (None, Backend::Postgres) => f.tpl(
-                "COALESCE(CASE {} WHEN 'array' THEN {} <> '[]'::jsonb ELSE FALSE END, FALSE)",
+                "COALESCE(CASE {_} WHEN 'array' THEN {_} <> '[]'::jsonb ELSE FALSE END, FALSE)",
                 &[&t, &b],
             ),
             (Some(e), Backend::Sqlite) => {
                 let p = Fragment::bound(Bind::Text(sqlite_json_path(path).unwrap_or_default()));
                 f.tpl(
-                    "({} = 'array' AND EXISTS (SELECT 1 FROM json_each(r.resource, {}) j WHERE ",
+                    "({_} = 'array' AND EXISTS (SELECT 1 FROM json_each(r.resource, {_}) j WHERE ",
                     &[&t, &p],
                 );
                 let loc = |sub: Option<&str>| match sub {
@@ -635,7 +637,7 @@ impl Compiler {
             }
             (Some(e), Backend::Postgres) => {
                 f.tpl(
-                    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE {} WHEN 'array' THEN {} \
+                    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE {_} WHEN 'array' THEN {_} \
                      ELSE '[]'::jsonb END) AS j(value) WHERE ",
                     &[&t, &b],
                 );

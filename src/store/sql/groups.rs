@@ -48,7 +48,6 @@ struct MemberSqlRow {
     group_id: Uuid,
     member_id: Uuid,
     member_type: String,
-    display: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -252,11 +251,7 @@ impl<T: Exec> ScimGroupRepo for T {
         for chunk in group_ids.chunks(CHUNK) {
             let rows: Vec<MemberSqlRow> = on_conn!(c, |c| {
                 let mut qb = QueryBuilder::new(
-                    "SELECT m.group_id, m.member_id, m.member_type, COALESCE(u.display_name, u.user_name, g.display_name) AS display \
-                     FROM scim_group_members m \
-                     LEFT JOIN scim_users u ON u.id = m.member_id AND m.member_type = 'User' \
-                     LEFT JOIN scim_groups g ON g.id = m.member_id AND m.member_type = 'Group' \
-                     WHERE m.org_id = ",
+                    "SELECT m.group_id, m.member_id, m.member_type FROM scim_group_members m WHERE m.org_id = ",
                 );
                 qb.push_bind(org_id).push(" AND m.group_id IN (");
                 let mut list = qb.separated(", ");
@@ -279,7 +274,6 @@ impl<T: Exec> ScimGroupRepo for T {
                     group_id: r.group_id,
                     member_id: r.member_id,
                     kind,
-                    display: r.display,
                 });
             }
         }

@@ -169,6 +169,11 @@ impl Engine {
                 Ok(())
             }
             (_, Some(Value::Object(m))) => m.iter().try_for_each(|(k, x)| {
+                // Clients that model an extension as its own resource send
+                // its `schemas` inside it; it carries nothing to store.
+                if k.eq_ignore_ascii_case("schemas") {
+                    return Ok(());
+                }
                 let mut attr = key_path(k)?;
                 attr.urn = Some(ext.id.to_string());
                 self.at_path(res, op, &path_of(attr), Some(x))

@@ -318,3 +318,23 @@ fn pathless_members_key_becomes_member_changes() {
     );
     assert!(g.get("members").is_none() && g.get("Members").is_none());
 }
+
+#[test]
+fn a_whole_extension_value_carrying_its_own_schemas_key_is_accepted() {
+    let mut u = user();
+    ok(
+        &mut u,
+        ResourceType::User,
+        json!([{
+            "op": "replace",
+            "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            "value": {
+                "schemas": ["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+                "department": "Finance"
+            }
+        }]),
+    );
+    let ext = &u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
+    assert_eq!(ext["department"], "Finance");
+    assert!(ext.get("schemas").is_none());
+}
