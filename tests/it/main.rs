@@ -6,8 +6,10 @@
 
 mod auth;
 mod cli;
+mod entra_fixtures;
 mod health;
 mod helpers;
+mod okta_spec;
 mod scim_bulk;
 mod scim_crud;
 mod scim_query;
