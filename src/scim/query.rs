@@ -546,231 +546,198 @@ mod tests {
     use ResourceType::{Group, User};
     use rstest::rstest;
 
-    const CI: ValueKind = ValueKind::Text { case_exact: false };
-    const EXACT: ValueKind = ValueKind::Text { case_exact: true };
-
     fn convert(rt: ResourceType, text: &str) -> Result<Cond, ScimError> {
         to_cond(rt, &parse_filter(text)?)
     }
 
-    fn ok(rt: ResourceType, text: &str) -> Cond {
-        convert(rt, text).unwrap_or_else(|e| panic!("{text}: {e}"))
-    }
-
-    fn json(path: &[&str]) -> Field {
-        Field::Json {
-            path: path.iter().map(|s| s.to_string()).collect(),
+    /// One line per condition: `$` marks JSON paths, `ent:` the enterprise URN.
+    fn show(c: &Cond) -> String {
+        let list = |v: &[Cond], sep: &str| v.iter().map(show).collect::<Vec<_>>().join(sep);
+        match c {
+            Cond::Const(b) => b.to_string(),
+            Cond::And(v) => format!("({})", list(v, " and ")),
+            Cond::Or(v) => format!("({})", list(v, " or ")),
+            Cond::Not(c) => format!("not {}", show(c)),
+            Cond::Compare {
+                field,
+                kind,
+                op,
+                value,
+            } => {
+                format!("{} {}", field_s(field), cmp_s(*kind, *op, value))
+            }
+            Cond::Present(f) => format!("{} pr", field_s(f)),
+            Cond::Any { multi, elem } => {
+                let m = match multi {
+                    Multi::Json { path } => format!("${}", path.join("/")),
+                    other => format!("{other:?}").to_lowercase(),
+                };
+                format!("{m}[{}]", elem.as_deref().map_or("*".into(), elem_s))
+            }
         }
     }
 
-    fn cmp(field: Field, kind: ValueKind, op: Op, v: &str) -> Cond {
-        Cond::Compare {
-            field,
-            kind,
-            op,
-            value: Literal::Text(v.into()),
+    fn elem_s(e: &ElemCond) -> String {
+        let list = |v: &[ElemCond], sep: &str| v.iter().map(elem_s).collect::<Vec<_>>().join(sep);
+        match e {
+            ElemCond::And(v) => format!("({})", list(v, " and ")),
+            ElemCond::Or(v) => format!("({})", list(v, " or ")),
+            ElemCond::Not(e) => format!("not {}", elem_s(e)),
+            ElemCond::Compare {
+                sub,
+                kind,
+                op,
+                value,
+            } => {
+                format!(
+                    "{} {}",
+                    sub.as_deref().unwrap_or("."),
+                    cmp_s(*kind, *op, value)
+                )
+            }
+            ElemCond::Present { sub } => format!("{} pr", sub.as_deref().unwrap_or(".")),
         }
     }
 
-    fn at(text: &str) -> Literal {
-        let t = OffsetDateTime::parse(text, &Rfc3339).expect("test dateTime");
-        Literal::DateTime(Timestamp::from_offset(t))
-    }
-
-    fn elem(sub: &str, kind: ValueKind, op: Op, v: Literal) -> ElemCond {
-        ElemCond::Compare {
-            sub: Some(sub.into()),
-            kind,
-            op,
-            value: v,
+    fn field_s(f: &Field) -> String {
+        match f {
+            Field::Json { path } => {
+                format!("${}", path.join("/")).replace(ENTERPRISE_USER_URN, "ent:")
+            }
+            other => format!("{other:?}"),
         }
     }
 
-    fn any(multi: Multi, e: ElemCond) -> Cond {
-        Cond::Any {
-            multi,
-            elem: Some(Box::new(e)),
-        }
-    }
-
-    fn email_value(op: Op, v: &str) -> Cond {
-        any(
-            Multi::Emails,
-            elem("value", CI, op, Literal::Text(v.into())),
-        )
-    }
-
-    fn employee(op: Op) -> Cond {
-        cmp(json(&["userType"]), CI, op, "Employee")
-    }
-
-    fn work_example_com() -> ElemCond {
-        ElemCond::And(vec![
-            elem("type", CI, Op::Eq, Literal::Text("work".into())),
-            elem("value", CI, Op::Co, Literal::Text("@example.com".into())),
-        ])
+    fn cmp_s(kind: ValueKind, op: Op, value: &Literal) -> String {
+        let kind = match kind {
+            ValueKind::Text { case_exact: false } => "ci".to_string(),
+            ValueKind::Text { case_exact: true } => "exact".to_string(),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        let value = match value {
+            Literal::Text(s) => format!("{s:?}"),
+            Literal::Bool(b) => b.to_string(),
+            Literal::Number(n) => n.to_string(),
+            Literal::DateTime(t) => t.rfc3339(),
+            Literal::Null => "null".into(),
+        };
+        format!("{kind} {} {value}", format!("{op:?}").to_lowercase())
     }
 
     /// The filter examples of RFC 7644 §3.4.2.2 that apply to Users.
     #[rstest]
-    #[case::username_eq(
-        r#"userName eq "bjensen""#,
-        cmp(Field::UserName, CI, Op::Eq, "bjensen")
-    )]
-    #[case::family_name_co(
+    #[case(r#"userName eq "bjensen""#, r#"UserName ci eq "bjensen""#)]
+    #[case(
         r#"name.familyName co "O'Malley""#,
-        cmp(json(&["name", "familyName"]), CI, Op::Co, "O'Malley")
+        r#"$name/familyName ci co "O'Malley""#
     )]
-    #[case::username_sw(r#"userName sw "J""#, cmp(Field::UserName, CI, Op::Sw, "J"))]
-    #[case::urn_qualified(
+    #[case(r#"userName sw "J""#, r#"UserName ci sw "J""#)]
+    #[case(
         r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "J""#,
-        cmp(Field::UserName, CI, Op::Sw, "J")
+        r#"UserName ci sw "J""#
     )]
-    #[case::title_pr("title pr", Cond::Present(json(&["title"])))]
-    #[case::last_modified_gt(
+    #[case("title pr", "$title pr")]
+    #[case(
         r#"meta.lastModified gt "2011-05-13T04:42:34Z""#,
-        Cond::Compare { field: Field::LastModified, kind: ValueKind::DateTime, op: Op::Gt, value: at("2011-05-13T04:42:34Z") }
+        "LastModified datetime gt 2011-05-13T04:42:34Z"
     )]
-    #[case::last_modified_ge(
+    #[case(
         r#"meta.lastModified ge "2011-05-13T04:42:34Z""#,
-        Cond::Compare { field: Field::LastModified, kind: ValueKind::DateTime, op: Op::Ge, value: at("2011-05-13T04:42:34Z") }
+        "LastModified datetime ge 2011-05-13T04:42:34Z"
     )]
-    #[case::last_modified_lt(
+    #[case(
         r#"meta.lastModified lt "2011-05-13T04:42:34Z""#,
-        Cond::Compare { field: Field::LastModified, kind: ValueKind::DateTime, op: Op::Lt, value: at("2011-05-13T04:42:34Z") }
+        "LastModified datetime lt 2011-05-13T04:42:34Z"
     )]
-    #[case::last_modified_le(
+    #[case(
         r#"meta.lastModified le "2011-05-13T04:42:34+02:00""#,
-        Cond::Compare { field: Field::LastModified, kind: ValueKind::DateTime, op: Op::Le, value: at("2011-05-13T02:42:34Z") }
+        "LastModified datetime le 2011-05-13T02:42:34Z"
     )]
-    #[case::pr_and(
+    #[case(
         r#"title pr and userType eq "Employee""#,
-        Cond::And(vec![Cond::Present(json(&["title"])), employee(Op::Eq)])
+        r#"($title pr and $userType ci eq "Employee")"#
     )]
-    #[case::pr_or(
+    #[case(
         r#"title pr or userType eq "Intern""#,
-        Cond::Or(vec![Cond::Present(json(&["title"])), cmp(json(&["userType"]), CI, Op::Eq, "Intern")])
+        r#"($title pr or $userType ci eq "Intern")"#
     )]
-    #[case::schemas_eq(
+    #[case(
         r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
-        Cond::Any {
-            multi: Multi::Json { path: vec!["schemas".into()] },
-            elem: Some(Box::new(ElemCond::Compare { sub: None, kind: CI, op: Op::Eq, value: Literal::Text(ENTERPRISE_USER_URN.into()) })),
-        }
+        r#"$schemas[. ci eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]"#
     )]
-    #[case::emails_or(
+    #[case(
         r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
-        Cond::And(vec![employee(Op::Eq), Cond::Or(vec![email_value(Op::Co, "example.com"), email_value(Op::Co, "example.org")])])
+        r#"($userType ci eq "Employee" and (emails[value ci co "example.com"] or emails[value ci co "example.org"]))"#
     )]
-    #[case::ne_and_not(
+    #[case(
         r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
-        Cond::And(vec![
-            employee(Op::Ne),
-            Cond::Not(Box::new(Cond::Or(vec![email_value(Op::Co, "example.com"), email_value(Op::Co, "example.org")]))),
-        ])
+        r#"($userType ci ne "Employee" and not (emails[value ci co "example.com"] or emails[value ci co "example.org"]))"#
     )]
-    #[case::emails_type(
+    #[case(
         r#"userType eq "Employee" and (emails.type eq "work")"#,
-        Cond::And(vec![employee(Op::Eq), any(Multi::Emails, elem("type", CI, Op::Eq, Literal::Text("work".into())))])
+        r#"($userType ci eq "Employee" and emails[type ci eq "work"])"#
     )]
-    #[case::value_path(
+    #[case(
         r#"userType eq "Employee" and emails[type eq "work" and value co "@example.com"]"#,
-        Cond::And(vec![employee(Op::Eq), any(Multi::Emails, work_example_com())])
+        r#"($userType ci eq "Employee" and emails[(type ci eq "work" and value ci co "@example.com")])"#
     )]
-    #[case::value_paths_or(
+    #[case(
         r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
-        Cond::Or(vec![
-            any(Multi::Emails, work_example_com()),
-            any(Multi::Json { path: vec!["ims".into()] }, ElemCond::And(vec![
-                elem("type", CI, Op::Eq, Literal::Text("xmpp".into())),
-                elem("value", CI, Op::Co, Literal::Text("@foo.com".into())),
-            ])),
-        ])
+        r#"(emails[(type ci eq "work" and value ci co "@example.com")] or $ims[(type ci eq "xmpp" and value ci co "@foo.com")])"#
     )]
-    fn rfc_user_filter_examples_convert_to_conditions(#[case] text: &str, #[case] expected: Cond) {
-        assert_eq!(ok(User, text), expected);
+    fn rfc_user_filter_examples_convert_to_conditions(#[case] text: &str, #[case] expected: &str) {
+        assert_eq!(show(&convert(User, text).expect(text)), expected);
     }
 
     #[rstest]
-    #[case::case_insensitive_names(
-        "USERNAME EQ \"x\"",
+    #[case::names_are_case_insensitive(User, r#"USERNAME EQ "x""#, r#"UserName ci eq "x""#)]
+    #[case::external_id_is_case_exact(User, r#"externalId eq "X""#, r#"ExternalId exact eq "X""#)]
+    #[case::extension_urn(
         User,
-        cmp(Field::UserName, CI, Op::Eq, "x")
+        r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "S""#,
+        r#"$ent:/department ci eq "S""#
     )]
-    #[case::external_id_is_case_exact(
-        r#"externalId eq "X""#,
+    #[case::unqualified_extension_sub(
         User,
-        cmp(Field::ExternalId, EXACT, Op::Eq, "X")
+        r#"manager.value eq "4""#,
+        r#"$ent:/manager/value ci eq "4""#
     )]
-    #[case::enterprise_attribute(
-        r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "Sales""#,
-        User,
-        cmp(json(&[ENTERPRISE_USER_URN, "department"]), CI, Op::Eq, "Sales")
-    )]
-    #[case::unqualified_extension_sub_attribute(
-        r#"manager.value eq "42""#,
-        User,
-        cmp(json(&[ENTERPRISE_USER_URN, "manager", "value"]), CI, Op::Eq, "42")
-    )]
-    #[case::active(
-        "active eq false",
-        User,
-        Cond::Compare { field: Field::Active, kind: ValueKind::Bool, op: Op::Eq, value: Literal::Bool(false) }
-    )]
+    #[case::booleans(User, "active eq false", "Active bool eq false")]
     #[case::group_display_name_is_case_insensitive(
-        r#"displayName eq "Admins""#,
         Group,
-        cmp(Field::DisplayName, CI, Op::Eq, "Admins")
+        r#"displayName eq "A""#,
+        r#"DisplayName ci eq "A""#
     )]
-    #[case::id_that_is_not_a_uuid_never_matches(r#"id eq "bjensen""#, User, Cond::Const(false))]
-    #[case::id_ne_a_non_uuid_always_matches(r#"id ne "bjensen""#, Group, Cond::Const(true))]
-    #[case::member_that_is_not_a_uuid_never_matches(
-        r#"members.value eq "x""#,
-        Group,
-        Cond::Const(false)
-    )]
-    #[case::resource_type_is_a_constant(r#"meta.resourceType eq "User""#, User, Cond::Const(true))]
-    #[case::resource_type_of_another_type(
-        r#"meta.resourceType eq "User""#,
-        Group,
-        Cond::Const(false)
-    )]
-    #[case::emails_pr("emails pr", User, Cond::Any { multi: Multi::Emails, elem: None })]
-    #[case::members_pr("members pr", Group, Cond::Any { multi: Multi::Members, elem: None })]
+    #[case::non_uuid_id_never_matches(User, r#"id eq "bjensen""#, "false")]
+    #[case::ne_a_non_uuid_id_always_matches(Group, r#"id ne "bjensen""#, "true")]
+    #[case::non_uuid_member_never_matches(Group, r#"members.value eq "x""#, "false")]
+    #[case::resource_type_is_a_constant(User, r#"meta.resourceType eq "User""#, "true")]
+    #[case::resource_type_of_another_type(Group, r#"meta.resourceType eq "User""#, "false")]
+    #[case::emails_pr(User, "emails pr", "emails[*]")]
+    #[case::members_pr(Group, "members pr", "members[*]")]
     #[case::multi_valued_ne_means_no_element_equals(
+        User,
         r#"emails.type ne "work""#,
-        User,
-        Cond::Not(Box::new(any(Multi::Emails, elem("type", CI, Op::Eq, Literal::Text("work".into())))))
+        r#"not emails[type ci eq "work"]"#
     )]
-    #[case::groups_display(
-        r#"groups[display eq "Admins"]"#,
-        User,
-        any(Multi::Groups, elem("display", CI, Op::Eq, Literal::Text("Admins".into())))
-    )]
+    #[case::groups_display(User, r#"groups[display eq "A"]"#, r#"groups[display ci eq "A"]"#)]
     #[case::singular_complex_value_path(
-        r#"name[givenName eq "Babs" or familyName pr]"#,
         User,
-        Cond::Or(vec![cmp(json(&["name", "givenName"]), CI, Op::Eq, "Babs"), Cond::Present(json(&["name", "familyName"]))])
+        r#"name[givenName eq "B" or familyName pr]"#,
+        r#"($name/givenName ci eq "B" or $name/familyName pr)"#
     )]
     #[case::element_not(
-        r#"emails[not (primary eq true)]"#,
         User,
-        any(
-            Multi::Emails,
-            ElemCond::Not(Box::new(elem(
-                "primary",
-                ValueKind::Bool,
-                Op::Eq,
-                Literal::Bool(true)
-            )))
-        )
+        "emails[not (primary eq true)]",
+        "emails[not primary bool eq true]"
     )]
+    #[case::double_negation(User, "not (not (title pr))", "$title pr")]
     fn filters_map_to_columns_rows_and_json_keys(
-        #[case] text: &str,
         #[case] rt: ResourceType,
-        #[case] expected: Cond,
+        #[case] text: &str,
+        #[case] expected: &str,
     ) {
-        assert_eq!(ok(rt, text), expected);
+        assert_eq!(show(&convert(rt, text).expect(text)), expected);
     }
 
     #[rstest]
@@ -807,20 +774,23 @@ mod tests {
     }
 
     #[rstest]
-    #[case(User, "userName", Field::UserName, CI)]
-    #[case(User, "meta.lastModified", Field::LastModified, ValueKind::DateTime)]
-    #[case(User, "emails", Field::PrimaryEmail, CI)]
-    #[case(User, "emails.value", Field::PrimaryEmail, CI)]
-    #[case(User, "name.familyName", json(&["name", "familyName"]), CI)]
-    #[case(Group, "DISPLAYNAME", Field::DisplayName, CI)]
-    fn sort_by_maps_to_a_key(
-        #[case] rt: ResourceType,
-        #[case] by: &str,
-        #[case] field: Field,
-        #[case] kind: ValueKind,
-    ) {
-        let path = AttrPath::parse(by).expect("path");
-        assert_eq!(sort_key(rt, &path), Ok(SortKey { field, kind }));
+    #[case(User, "userName", "UserName ci")]
+    #[case(User, "meta.lastModified", "LastModified datetime")]
+    #[case(User, "emails", "PrimaryEmail ci")]
+    #[case(User, "emails.value", "PrimaryEmail ci")]
+    #[case(User, "name.familyName", "$name/familyName ci")]
+    #[case(Group, "DISPLAYNAME", "DisplayName ci")]
+    fn sort_by_maps_to_a_key(#[case] rt: ResourceType, #[case] by: &str, #[case] expected: &str) {
+        let key = sort_key(rt, &AttrPath::parse(by).expect("path")).expect(by);
+        let shown = cmp_s(key.kind, Op::Eq, &Literal::Null);
+        assert_eq!(
+            format!(
+                "{} {}",
+                field_s(&key.field),
+                shown.trim_end_matches(" eq null")
+            ),
+            expected
+        );
     }
 
     #[rstest]
@@ -831,8 +801,7 @@ mod tests {
     #[case(User, "meta.resourceType")]
     #[case(Group, "members")]
     fn unsortable_sort_by_is_an_invalid_value(#[case] rt: ResourceType, #[case] by: &str) {
-        let path = AttrPath::parse(by).expect("path");
-        let e = sort_key(rt, &path).expect_err(by);
+        let e = sort_key(rt, &AttrPath::parse(by).expect("path")).expect_err(by);
         assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{by}: {e}");
     }
 }

@@ -15,9 +15,6 @@
 //! absent value is NULL, and `NOT` is `NOT COALESCE((…), FALSE)`, so negations
 //! (and `ne`) hold for resources without the attribute.
 
-// Until the user and group repositories call `compile`/`order_expr`.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 use uuid::Uuid;
 
@@ -134,6 +131,7 @@ impl Fragment {
     }
 
     /// The SQL text with `$1`, `$2`, … for the bound values (for tests and logs).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn sql_preview(&self) -> String {
         let mut out = String::new();
         let mut n = 0;
@@ -150,6 +148,7 @@ impl Fragment {
     }
 
     /// The bound values, in order.
+    #[cfg(test)]
     pub(crate) fn binds(&self) -> Vec<&Bind> {
         let binds = self.parts.iter().filter_map(|p| match p {
             Part::Bind(b) => Some(b),

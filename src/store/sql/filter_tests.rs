@@ -518,16 +518,12 @@ fn resource(rt: ResourceType) -> Resource {
 /// Runs every case; returns the mismatches.
 async fn run_cases(db: &Db, fx: &Fixture) -> Vec<String> {
     let mut failures = Vec::new();
-    for (rt, filter, expected) in CASES {
+    for line in CASES {
+        let (rt, filter, expected) = case(line);
         let text = fx.text(filter);
-        let resource = if *rt == U {
-            Resource::User
-        } else {
-            Resource::Group
-        };
-        let got = db.ids(resource, &cond(*rt, &text), fx.org, None).await;
+        let got = db.ids(resource(rt), &cond(rt, &text), fx.org, None).await;
         match got {
-            Ok(ids) if ids == fx.ids(expected) => {}
+            Ok(ids) if ids == fx.ids(&expected) => {}
             Ok(ids) => failures.push(format!(
                 "{text}: got {:?}, want {expected:?}",
                 fx.labels(&ids)
@@ -731,14 +727,12 @@ async fn lookups_use_indexes(db: Db) {
         sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
     }
     let mut failures = Vec::new();
-    for (rt, filter, sqlite, pg) in PLANS {
-        let resource = if *rt == U {
-            Resource::User
-        } else {
-            Resource::Group
-        };
+    for line in PLANS {
+        let (rt, filter, _) = case(line);
+        let (_, want) = line.rsplit_once(" => ").expect("plan case");
+        let (sqlite, pg) = want.split_once(" | ").expect("plan case");
         let plan = db
-            .plan(resource, &cond(*rt, &fx.text(filter)), fx.org)
+            .plan(resource(rt), &cond(rt, &fx.text(filter)), fx.org)
             .await;
         let ok = match db.backend() {
             Backend::Sqlite => {
