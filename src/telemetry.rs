@@ -48,3 +48,16 @@ fn install_panic_hook() {
         tracing::error!(panic = %payload, location = %location, "a handler panicked");
     }));
 }
+
+/// Logs an internal error once, with its whole cause chain. Callers then
+/// answer with a generic message: the chain is for operators only.
+pub fn log_internal(e: &(dyn std::error::Error + 'static)) {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    tracing::error!(error = %chain, "internal error");
+}

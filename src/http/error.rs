@@ -74,14 +74,4 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> HttpResponse
     HttpResponse::build(status).json(serde_json::json!({ "error": code, "message": message }))
 }
 
-/// Logs an internal error once, with its whole cause chain.
-pub fn log_internal(e: &(dyn std::error::Error + 'static)) {
-    let mut chain = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    tracing::error!(error = %chain, "internal error");
-}
+pub use crate::telemetry::log_internal;

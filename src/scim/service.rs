@@ -88,7 +88,7 @@ pub(super) fn not_found(rt: ResourceType, id: &str) -> ScimError {
 
 /// Storage failures become a generic 500 (logged once where they are mapped).
 pub(super) fn internal(e: StoreError) -> ScimError {
-    crate::http::error::log_internal(&e);
+    crate::telemetry::log_internal(&e);
     ScimError::internal()
 }
 
