@@ -69,18 +69,6 @@ impl ScimService {
             excluded: q.excluded.clone(),
         };
         let resource = resource_of(rt);
-        let total = match &filter {
-            None => self
-                .store
-                .resource_count(org_id, rt.name())
-                .await
-                .map_err(internal)?,
-            Some(f) => self
-                .store
-                .count_matching(org_id, resource, f)
-                .await
-                .map_err(internal)?,
-        };
         let limit = q.count.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
         let cursor = match q.cursor.as_deref() {
             None => None,
@@ -112,8 +100,15 @@ impl ScimService {
             Some(Cursor::Offset(n)) => spec.offset = n,
             None => {}
         }
+        let filter_for_count = spec.filter.clone();
+        let count_all = || async {
+            match &filter_for_count {
+                None => self.store.resource_count(org_id, rt.name()).await.map_err(internal),
+                Some(f) => self.store.count_matching(org_id, resource, f).await.map_err(internal),
+            }
+        };
         if limit == 0 {
-            return Ok(list_response(total, q.start_index.max(1), Vec::new(), None));
+            return Ok(list_response(count_all().await?, q.start_index.max(1), Vec::new(), None));
         }
         let (resources, last_id) = match rt {
             ResourceType::User => {
@@ -159,6 +154,14 @@ impl ScimService {
             }
         };
         let full = resources.len() as u64 == limit;
+        // A first page that is not full holds every match: no need to count
+        // (the usual case for an IdP's `userName eq` probe).
+        let first_page = spec.offset == 0 && spec.after_id.is_none_or(|id| id.is_nil());
+        let total = if first_page && !full {
+            resources.len() as u64
+        } else {
+            count_all().await?
+        };
         let next = match (cursor, last_id) {
             (Some(Cursor::After(_)), Some(id)) if full => Some(Cursor::After(id).encode()),
             (Some(Cursor::Offset(n)), Some(_)) if full => Some(Cursor::Offset(n + limit).encode()),
