@@ -82,10 +82,13 @@ CREATE TABLE scim_events (
 CREATE INDEX scim_events_org_idx ON scim_events (org_id, seq);
 
 -- Per-organization resource counts, kept in the same transactions, so an
--- unfiltered list knows totalResults without counting rows.
+-- unfiltered list knows totalResults without counting rows. Each count is
+-- spread over 16 shards (a writer updates a random one; readers sum them) so
+-- concurrent creates do not queue on one row lock.
 CREATE TABLE scim_counts (
     org_id         BLOB    NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
     resource_type  TEXT    NOT NULL,
-    n              INTEGER NOT NULL,
-    PRIMARY KEY (org_id, resource_type)
+    shard          INTEGER NOT NULL,
+    n              INTEGER  NOT NULL,
+    PRIMARY KEY (org_id, resource_type, shard)
 );

@@ -8,6 +8,9 @@ use super::{Exec, db_err, on_conn};
 use crate::store::scim::{ChangeEvent, ChangeKind, ScimLogRepo};
 use crate::store::{StoreResult, Timestamp};
 
+/// Shards per count (see `scim_counts` in the migrations).
+const COUNT_SHARDS: i16 = 16;
+
 #[derive(FromRow)]
 struct EventRow {
     seq: i64,
@@ -78,11 +81,13 @@ impl<T: Exec> ScimLogRepo for T {
 
     async fn adjust_count(&self, org_id: Uuid, resource_type: &str, delta: i64) -> StoreResult<()> {
         let mut c = self.conn().await?;
-        let sql = "INSERT INTO scim_counts (org_id, resource_type, n) VALUES ($1, $2, $3) \
-                   ON CONFLICT (org_id, resource_type) DO UPDATE SET n = scim_counts.n + EXCLUDED.n";
+        let sql = "INSERT INTO scim_counts (org_id, resource_type, shard, n) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (org_id, resource_type, shard) DO UPDATE SET n = scim_counts.n + EXCLUDED.n";
+        let shard = rand::random_range(0..COUNT_SHARDS);
         on_conn!(c, |c| sqlx::query(sql)
             .bind(org_id)
             .bind(resource_type)
+            .bind(shard)
             .bind(delta)
             .execute(c)
             .await
@@ -93,11 +98,11 @@ impl<T: Exec> ScimLogRepo for T {
     async fn resource_count(&self, org_id: Uuid, resource_type: &str) -> StoreResult<u64> {
         let mut c = self.conn().await?;
         let n: Option<i64> = on_conn!(c, |c| sqlx::query_scalar(
-            "SELECT n FROM scim_counts WHERE org_id = $1 AND resource_type = $2"
+            "SELECT CAST(SUM(n) AS BIGINT) FROM scim_counts WHERE org_id = $1 AND resource_type = $2"
         )
         .bind(org_id)
         .bind(resource_type)
-        .fetch_optional(c)
+        .fetch_one(c)
         .await
         .map_err(db_err))?;
         Ok(n.unwrap_or(0).max(0) as u64)
