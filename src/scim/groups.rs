@@ -303,7 +303,7 @@ async fn load(
     gid: Uuid,
     id: &str,
 ) -> Result<GroupRecord, ScimError> {
-    tx.group_by_id(org_id, gid)
+    tx.group_for_update(org_id, gid)
         .await
         .map_err(internal)?
         .ok_or_else(|| not_found(RT, id))

@@ -256,7 +256,7 @@ async fn load(
     uid: Uuid,
     id: &str,
 ) -> Result<UserRecord, ScimError> {
-    tx.user_by_id(org_id, uid)
+    tx.user_for_update(org_id, uid)
         .await
         .map_err(internal)?
         .ok_or_else(|| not_found(RT, id))

@@ -130,6 +130,9 @@ pub trait ScimUserRepo {
     /// `scim_users_org_id_user_name_lower_key`.
     async fn insert_user(&self, user: &UserRecord, emails: &[EmailRow]) -> StoreResult<()>;
     async fn user_by_id(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// As `user_by_id`, locking the row until the transaction ends (so a
+    /// read-modify-write never loses to a concurrent one). Use in a transaction.
+    async fn user_for_update(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<UserRecord>>;
     /// Writes `user` over the stored one if its version is still
     /// `expected_version`; false when it changed meanwhile (or is gone).
     async fn update_user(
@@ -152,6 +155,8 @@ pub trait ScimUserRepo {
 pub trait ScimGroupRepo {
     async fn insert_group(&self, group: &GroupRecord) -> StoreResult<()>;
     async fn group_by_id(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<GroupRecord>>;
+    /// As `group_by_id`, locking the row until the transaction ends.
+    async fn group_for_update(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<GroupRecord>>;
     async fn update_group(&self, group: &GroupRecord, expected_version: i64) -> StoreResult<bool>;
     /// Deletes the group, its members and its own memberships in other groups.
     async fn delete_group(&self, org_id: Uuid, id: Uuid) -> StoreResult<bool>;

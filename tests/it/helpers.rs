@@ -68,6 +68,15 @@ impl TestDb {
         }
     }
 
+    /// The same database for a second app instance; dropping it removes nothing.
+    pub fn shared(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            _dir: None,
+            pg_name: None,
+        }
+    }
+
     pub fn config(&self) -> Config {
         let mut c = Config::defaults();
         c.http.bind = "127.0.0.1:0".parse().expect("addr");

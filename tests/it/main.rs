@@ -6,6 +6,7 @@
 
 mod auth;
 mod cli;
+mod concurrency;
 mod entra_fixtures;
 mod health;
 mod helpers;

@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
-use super::{Exec, db_err, on_conn};
+use super::{AnyConn, Exec, db_err, on_conn};
 use crate::store::scim::{GroupRecord, MemberKind, MemberRow, ScimGroupRepo};
 use crate::store::{StoreError, StoreResult, Timestamp};
 
@@ -94,6 +94,31 @@ impl<T: Exec> ScimGroupRepo for T {
         .await
         .map_err(db_err)
         })?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn group_for_update(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<GroupRecord>> {
+        let mut c = self.conn().await?;
+        let row: Option<GroupRow> = match c.get() {
+            AnyConn::Sqlite(c) => sqlx::query_as(
+                "SELECT r.id, r.org_id, r.display_name, r.external_id, r.resource, r.version, r.created_at, r.updated_at \
+                 FROM scim_groups r WHERE r.org_id = $1 AND r.id = $2",
+            )
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(c)
+            .await
+            .map_err(db_err)?,
+            AnyConn::Pg(c) => sqlx::query_as(
+                "SELECT r.id, r.org_id, r.display_name, r.external_id, r.resource, r.version, r.created_at, r.updated_at \
+                 FROM scim_groups r WHERE r.org_id = $1 AND r.id = $2 FOR UPDATE",
+            )
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(c)
+            .await
+            .map_err(db_err)?,
+        };
         Ok(row.map(Into::into))
     }
 

@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
-use super::{Exec, db_err, on_conn};
+use super::{AnyConn, Exec, db_err, on_conn};
 use crate::store::scim::{EmailRow, ScimUserRepo, UserGroupRow, UserRecord};
 use crate::store::{StoreResult, Timestamp};
 
@@ -95,6 +95,33 @@ impl<T: Exec> ScimUserRepo for T {
         .await
         .map_err(db_err)
         })?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn user_for_update(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        let mut c = self.conn().await?;
+        // SQLite transactions here start with BEGIN IMMEDIATE, which already
+        // holds the write lock; PostgreSQL locks the row.
+        let row: Option<UserRow> = match c.get() {
+            AnyConn::Sqlite(c) => sqlx::query_as(
+                "SELECT r.id, r.org_id, r.user_name, r.external_id, r.display_name, r.active, r.resource, r.password_hash, r.version, r.created_at, r.updated_at \
+                 FROM scim_users r WHERE r.org_id = $1 AND r.id = $2",
+            )
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(c)
+            .await
+            .map_err(db_err)?,
+            AnyConn::Pg(c) => sqlx::query_as(
+                "SELECT r.id, r.org_id, r.user_name, r.external_id, r.display_name, r.active, r.resource, r.password_hash, r.version, r.created_at, r.updated_at \
+                 FROM scim_users r WHERE r.org_id = $1 AND r.id = $2 FOR UPDATE",
+            )
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(c)
+            .await
+            .map_err(db_err)?,
+        };
         Ok(row.map(Into::into))
     }
 
