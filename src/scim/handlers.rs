@@ -384,6 +384,13 @@ async fn service_provider_config(_auth: ScimAuth, state: web::Data<AppState>) ->
             "maxPayloadSize": state.config.http.body_limit
         },
         "filter": {"supported": true, "maxResults": MAX_PAGE},
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": super::list::DEFAULT_PAGE,
+            "maxPageSize": MAX_PAGE
+        },
         "changePassword": {"supported": false},
         "sort": {"supported": true},
         "etag": {"supported": true},
