@@ -1,0 +1,1 @@
+//! Mail (placeholder; being written).

@@ -1,0 +1,1 @@
+//! Test SMTP server (placeholder; being written).
