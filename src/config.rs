@@ -77,6 +77,20 @@ pub struct MailConfig {
     pub dir: PathBuf,
     pub from: String,
     pub smtp: SmtpConfig,
+    pub outbox: OutboxConfig,
+}
+
+/// The outbox worker that delivers queued mail.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Run the worker in this process (several processes may run one each).
+    pub enabled: bool,
+    pub poll_interval_ms: u64,
+    pub lease_secs: u64,
+    pub concurrency: usize,
+    pub max_attempts: i32,
+    pub retry_base_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -187,6 +201,11 @@ impl Config {
             return Err(ConfigError(format!(
                 "database.url `{url}` must start with sqlite:, postgres:// or postgresql://"
             )));
+        }
+        if self.mail.outbox.concurrency == 0 || self.mail.outbox.max_attempts < 1 || self.mail.outbox.lease_secs == 0 {
+            return Err(ConfigError(
+                "mail.outbox.concurrency, mail.outbox.max_attempts and mail.outbox.lease_secs must be at least 1".into(),
+            ));
         }
         if self.mail.from.trim().is_empty() || !self.mail.from.contains('@') {
             return Err(ConfigError(

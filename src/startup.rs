@@ -13,7 +13,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
 use crate::config::Config;
+use crate::invitations::outbox::{OutboxSettings, OutboxWorker};
+use crate::mail::{self, Mailer};
 use crate::http::error::json_error;
 use crate::http::{AppState, health, middleware};
 use crate::scim;
@@ -23,6 +29,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    worker: Option<OutboxWorker>,
 }
 
 impl Application {
@@ -43,12 +50,31 @@ impl Application {
         Self::build_with_store(config, store).await
     }
 
-    /// As [`build`](Self::build), on an already-open store.
+    /// As [`build`](Self::build), on an already-open store, with the mailer
+    /// `mail.*` configures.
     pub async fn build_with_store(config: Config, store: DynStore) -> anyhow::Result<Application> {
+        let mailer = mail::from_config(&config.mail).context("cannot set up mail delivery")?;
+        Self::build_with_parts(config, store, mailer).await
+    }
+
+    /// As [`build`](Self::build), with a given mailer (tests pass an in-memory one).
+    pub async fn build_with_parts(config: Config, store: DynStore, mailer: Arc<dyn Mailer>) -> anyhow::Result<Application> {
+        let outbox = &config.mail.outbox;
+        let worker = outbox.enabled.then(|| {
+            let settings = OutboxSettings {
+                lease: Duration::from_secs(outbox.lease_secs),
+                poll: Duration::from_millis(outbox.poll_interval_ms.max(10)),
+                concurrency: outbox.concurrency,
+                max_attempts: outbox.max_attempts,
+                base_backoff: Duration::from_millis(outbox.retry_base_ms.max(1)),
+                ..OutboxSettings::default()
+            };
+            OutboxWorker::new(store.clone(), mailer, settings)
+        });
         let listener = TcpListener::bind(config.http.bind)
             .with_context(|| format!("cannot listen on {}", config.http.bind))?;
         let port = listener.local_addr()?.port();
-        let state = AppState::new(config, store);
+        let state = AppState::new(config, store, worker.as_ref().map(OutboxWorker::waker));
         let http = &state.config.http;
         let app_state = state.clone();
         let body_limit = http.body_limit;
@@ -72,6 +98,7 @@ impl Application {
             port,
             server: server.run(),
             state,
+            worker,
         })
     }
 
@@ -90,6 +117,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let handle = self.server.handle();
+        let (stop_worker, worker_stopped) = watch::channel(false);
+        let worker = self.worker.map(|w| tokio::spawn(w.run(worker_stopped)));
         let stopper = tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
@@ -97,6 +126,11 @@ impl Application {
         });
         let served = self.server.await;
         stopper.abort();
+        let _ = stop_worker.send(true);
+        if let Some(w) = worker {
+            // The worker finishes the round it is in; its leases expire if it cannot.
+            let _ = tokio::time::timeout(Duration::from_secs(15), w).await;
+        }
         tokio::time::timeout(Duration::from_secs(10), self.state.store.close())
             .await
             .ok();

@@ -10,6 +10,7 @@ pub mod scim;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::invitations::InvitationService;
 use crate::scim::ScimService;
 use crate::store::DynStore;
 use crate::tenancy::TenancyService;
@@ -21,14 +22,23 @@ pub struct AppState {
     pub store: DynStore,
     pub tenancy: TenancyService,
     pub scim: ScimService,
+    pub invitations: InvitationService,
     pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: DynStore) -> Self {
-        let scim = ScimService::new(store.clone(), config.http.public_url.as_str());
+    /// `wake` is this process's outbox worker, when it runs one.
+    pub fn new(config: Config, store: DynStore, wake: Option<Arc<tokio::sync::Notify>>) -> Self {
+        let mut invitations =
+            InvitationService::new(store.clone(), config.http.public_url.as_str(), &config.mail.from);
+        if let Some(w) = wake {
+            invitations = invitations.waking(w);
+        }
+        let scim = ScimService::new(store.clone(), config.http.public_url.as_str())
+            .with_hook(Arc::new(invitations.clone()));
         AppState {
             scim,
+            invitations,
             config: Arc::new(config),
             tenancy: TenancyService::new(store.clone()),
             store,

@@ -11,6 +11,9 @@ pub mod query;
 mod service;
 mod users;
 
-pub use service::{Precondition, Projection, ScimResource, ScimService, etag, etag_matches};
+pub use service::{
+    Precondition, Projection, ScimResource, ScimService, UserChange, UserChangeHook, etag,
+    etag_matches,
+};
 
 pub use handlers::configure;

@@ -2,11 +2,15 @@
 //! caller asks for (projection, preconditions) and what it gets back. Knows
 //! no actix; talks to the store; every call is scoped to one organization.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::protocol::{AttrPath, ResourceType, ScimError, project};
-use crate::store::{DynStore, StoreError};
+use crate::store::scim::{ChangeKind, UserRecord};
+use crate::store::{DynStore, StoreError, Transaction};
 
 /// The SCIM service for all organizations; each call names the org.
 #[derive(Clone)]
@@ -14,6 +18,26 @@ pub struct ScimService {
     pub(super) store: DynStore,
     /// `http.public_url`, for `meta.location` and `$ref`.
     pub(super) base_url: String,
+    pub(super) hook: Option<Arc<dyn UserChangeHook>>,
+}
+
+/// A change to a user, as the hook sees it.
+#[derive(Debug)]
+pub struct UserChange<'a> {
+    pub org_id: Uuid,
+    pub user_id: Uuid,
+    pub kind: ChangeKind,
+    /// The user after the change; `None` when it was deleted.
+    pub user: Option<&'a UserRecord>,
+}
+
+/// Reacts to user changes inside the change's own transaction: what it
+/// writes commits or rolls back with the change (invitations use it).
+#[async_trait]
+pub trait UserChangeHook: Send + Sync {
+    async fn user_changed(&self, tx: &dyn Transaction, change: &UserChange<'_>) -> Result<(), StoreError>;
+    /// Called after the change's transaction committed.
+    fn committed(&self) {}
 }
 
 /// Which attributes to return (RFC 7644 §3.4.2.5).
@@ -97,6 +121,29 @@ impl ScimService {
         ScimService {
             store,
             base_url: base_url.trim_end_matches('/').to_string(),
+            hook: None,
+        }
+    }
+
+    /// The same service, calling `hook` inside every user change.
+    pub fn with_hook(mut self, hook: Arc<dyn UserChangeHook>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Commits a transaction in which the hook ran, then tells the hook.
+    pub(super) async fn commit_with_hook(&self, tx: Box<dyn Transaction>) -> Result<(), ScimError> {
+        tx.commit().await.map_err(internal)?;
+        if let Some(hook) = &self.hook {
+            hook.committed();
+        }
+        Ok(())
+    }
+
+    pub(super) async fn run_hook(&self, tx: &dyn Transaction, change: UserChange<'_>) -> Result<(), ScimError> {
+        match &self.hook {
+            Some(hook) => hook.user_changed(tx, &change).await.map_err(internal),
+            None => Ok(()),
         }
     }
 

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::password;
 use super::protocol::{ResourceType, ScimError, apply_patch, normalize_resource, parse_patch};
 use super::service::{
-    Precondition, Projection, ScimResource, ScimService, etag, internal, not_found, parse_id,
+    Precondition, Projection, ScimResource, ScimService, UserChange, etag, internal, not_found,
+    parse_id,
 };
 use crate::store::scim::{ChangeKind, EmailRow, UserGroupRow, UserRecord};
 use crate::store::{StoreError, Timestamp, Transaction};
@@ -47,7 +48,9 @@ impl ScimService {
         tx.adjust_count(org_id, RT.name(), 1)
             .await
             .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        let change = UserChange { org_id, user_id: record.id, kind: ChangeKind::Created, user: Some(&record) };
+        self.run_hook(&*tx, change).await?;
+        self.commit_with_hook(tx).await?;
         Ok(self.user_resource(&record, &[], projection))
     }
 
@@ -163,7 +166,9 @@ impl ScimService {
         tx.adjust_count(org_id, RT.name(), -1)
             .await
             .map_err(internal)?;
-        tx.commit().await.map_err(internal)
+        let change = UserChange { org_id, user_id: uid, kind: ChangeKind::Deleted, user: None };
+        self.run_hook(&*tx, change).await?;
+        self.commit_with_hook(tx).await
     }
 
     async fn write_user_update(
@@ -190,11 +195,13 @@ impl ScimService {
         tx.record_change(record.org_id, RT.name(), record.id, kind, record.updated_at)
             .await
             .map_err(internal)?;
+        let change = UserChange { org_id: record.org_id, user_id: record.id, kind, user: Some(&record) };
+        self.run_hook(&*tx, change).await?;
         let groups = tx
             .groups_of_users(record.org_id, &[record.id])
             .await
             .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        self.commit_with_hook(tx).await?;
         Ok(self.user_resource(&record, &groups, projection))
     }
 

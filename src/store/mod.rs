@@ -6,6 +6,7 @@
 //! [`Transaction`] that offers the same repositories and commits as one unit
 //! (dropping it rolls back). Services own transactions.
 
+pub mod invitations;
 mod orgs;
 pub mod query;
 pub mod scim;
@@ -17,7 +18,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use orgs::{OrgRepo, Organization};
+pub use invitations::{InvitationRepo, OutboxRepo};
+pub use orgs::{OrgRepo, OrgSettings, Organization};
 pub use scim::{ScimGroupRepo, ScimListRepo, ScimLogRepo, ScimUserRepo};
 pub use time::Timestamp;
 pub use tokens::{ScimTokenRecord, ScimTokenRepo};
@@ -47,7 +49,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// All repositories, available both on the store and inside a transaction.
 pub trait Repos:
-    OrgRepo + ScimTokenRepo + ScimUserRepo + ScimGroupRepo + ScimListRepo + ScimLogRepo + Send + Sync
+    OrgRepo
+    + ScimTokenRepo
+    + ScimUserRepo
+    + ScimGroupRepo
+    + ScimListRepo
+    + ScimLogRepo
+    + InvitationRepo
+    + OutboxRepo
+    + Send
+    + Sync
 {
 }
 impl<T> Repos for T where
@@ -57,6 +68,8 @@ impl<T> Repos for T where
         + ScimGroupRepo
         + ScimListRepo
         + ScimLogRepo
+        + InvitationRepo
+        + OutboxRepo
         + Send
         + Sync
 {

@@ -16,6 +16,31 @@ pub struct Organization {
     /// Lower-case email domains this organization owns; empty means any.
     pub domains: Vec<String>,
     pub created_at: Timestamp,
+    pub settings: OrgSettings,
+}
+
+/// What an organization's admin sets about invitations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgSettings {
+    /// Provisioning issues invitations by itself.
+    pub auto_invite: bool,
+    /// Days an invitation link stays valid.
+    pub invitation_ttl_days: u32,
+    /// Who invites, as the mail names them; `None`: "your organization's administrator".
+    pub inviter: Option<String>,
+    /// Whom invited people should contact with questions.
+    pub contact: Option<String>,
+}
+
+impl Default for OrgSettings {
+    fn default() -> Self {
+        OrgSettings {
+            auto_invite: true,
+            invitation_ttl_days: 14,
+            inviter: None,
+            contact: None,
+        }
+    }
 }
 
 #[async_trait]
@@ -26,4 +51,6 @@ pub trait OrgRepo {
     async fn org_by_id(&self, id: Uuid) -> StoreResult<Option<Organization>>;
     async fn list_orgs(&self) -> StoreResult<Vec<Organization>>;
     async fn count_orgs(&self) -> StoreResult<u64>;
+    /// Replaces the organization's settings; false when there is no such organization.
+    async fn update_org_settings(&self, id: Uuid, settings: &OrgSettings) -> StoreResult<bool>;
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::token;
-use crate::store::{DynStore, Organization, ScimTokenRecord, StoreError, Timestamp};
+use crate::store::{DynStore, OrgSettings, Organization, ScimTokenRecord, StoreError, Timestamp};
 
 /// The kind prefix of SCIM tokens.
 const SCIM_TOKEN_KIND: &str = "scim";
@@ -88,6 +88,7 @@ impl TenancyService {
                 slug,
                 domains: domains.clone(),
                 created_at: Timestamp::now(),
+                settings: OrgSettings::default(),
             };
             let tx = self.store.begin().await?;
             match tx.insert_org(&org).await {

@@ -149,6 +149,7 @@ pub struct TestApp {
     pub store: DynStore,
     pub tenancy: TenancyService,
     pub db: TestDb,
+    pub mail_dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -160,6 +161,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = db.config();
+    let mail_dir = tempfile::tempdir().expect("mail dir");
+    config.mail.dir = mail_dir.path().to_path_buf();
+    config.mail.outbox.poll_interval_ms = 50;
     tweak(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -178,6 +182,7 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestAp
         tenancy: TenancyService::new(store.clone()),
         store,
         db,
+        mail_dir,
         shutdown: Some(tx),
         server: Some(server),
     };

@@ -1,6 +1,6 @@
 //! The store contract: the same behaviour on every backend.
 
-use onramp::store::{Organization, ScimTokenRecord, StoreError, Timestamp};
+use onramp::store::{OrgSettings, Organization, ScimTokenRecord, StoreError, Timestamp};
 use uuid::Uuid;
 
 use crate::helpers::{TestDb, backends};
@@ -12,6 +12,7 @@ fn org(name: &str, slug: &str, domains: &[&str]) -> Organization {
         slug: slug.into(),
         domains: domains.iter().map(|d| d.to_string()).collect(),
         created_at: Timestamp::now(),
+        settings: OrgSettings::default(),
     }
 }
 

@@ -7,9 +7,11 @@
 
 pub(crate) mod filter;
 mod groups;
+mod invitations;
 mod list;
 mod log;
 mod orgs;
+mod outbox;
 mod pool;
 mod tokens;
 mod users;

@@ -5,7 +5,7 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::{Exec, db_err, on_conn};
-use crate::store::{OrgRepo, Organization, StoreResult, Timestamp};
+use crate::store::{OrgRepo, OrgSettings, Organization, StoreResult, Timestamp};
 
 #[derive(FromRow)]
 struct OrgRow {
@@ -13,6 +13,10 @@ struct OrgRow {
     name: String,
     slug: String,
     created_at: Timestamp,
+    auto_invite: bool,
+    invitation_ttl_days: i32,
+    inviter: Option<String>,
+    contact: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -33,6 +37,12 @@ fn assemble(rows: Vec<OrgRow>, domains: Vec<DomainRow>) -> Vec<Organization> {
             name: r.name,
             slug: r.slug,
             created_at: r.created_at,
+            settings: OrgSettings {
+                auto_invite: r.auto_invite,
+                invitation_ttl_days: r.invitation_ttl_days.max(1) as u32,
+                inviter: r.inviter,
+                contact: r.contact,
+            },
         })
         .collect()
 }
@@ -68,7 +78,7 @@ impl<T: Exec> OrgRepo for T {
         let mut c = self.conn().await?;
         let (rows, domains) = on_conn!(c, |c| {
             let rows: Vec<OrgRow> = sqlx::query_as(
-                "SELECT id, name, slug, created_at FROM organizations WHERE id = $1",
+                "SELECT id, name, slug, created_at, auto_invite, invitation_ttl_days, inviter, contact FROM organizations WHERE id = $1",
             )
             .bind(id)
             .fetch_all(&mut *c)
@@ -90,7 +100,7 @@ impl<T: Exec> OrgRepo for T {
         let mut c = self.conn().await?;
         let (rows, domains) = on_conn!(c, |c| {
             let rows: Vec<OrgRow> = sqlx::query_as(
-                "SELECT id, name, slug, created_at FROM organizations ORDER BY created_at, id",
+                "SELECT id, name, slug, created_at, auto_invite, invitation_ttl_days, inviter, contact FROM organizations ORDER BY created_at, id",
             )
             .fetch_all(&mut *c)
             .await
@@ -114,5 +124,22 @@ impl<T: Exec> OrgRepo for T {
         .await
         .map_err(db_err)?);
         Ok(n as u64)
+    }
+
+    async fn update_org_settings(&self, id: Uuid, st: &OrgSettings) -> StoreResult<bool> {
+        let mut c = self.conn().await?;
+        let n = on_conn!(c, |c| sqlx::query(
+            "UPDATE organizations SET auto_invite = $2, invitation_ttl_days = $3, inviter = $4, contact = $5 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(st.auto_invite)
+        .bind(st.invitation_ttl_days as i32)
+        .bind(&st.inviter)
+        .bind(&st.contact)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db_err))?;
+        Ok(n == 1)
     }
 }

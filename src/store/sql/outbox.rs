@@ -1,0 +1,193 @@
+//! [`OutboxRepo`] in SQL: leases make several workers (in one process or
+//! many, on one database) share the queue without sending a row twice; on
+//! PostgreSQL `FOR UPDATE SKIP LOCKED` keeps claimers from waiting on each other.
+
+use async_trait::async_trait;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{AnyConn, Exec, db_err, on_conn};
+use crate::store::invitations::{OutboxRecord, OutboxRepo, OutboxStatus};
+use crate::store::{StoreError, StoreResult, Timestamp};
+
+#[derive(FromRow)]
+struct OutboxRow {
+    id: Uuid,
+    org_id: Uuid,
+    invitation_id: Option<Uuid>,
+    message_id: String,
+    to_address: String,
+    to_name: Option<String>,
+    subject: Option<String>,
+    body_text: Option<String>,
+    body_html: Option<String>,
+    status: String,
+    attempts: i32,
+    next_attempt_at: Timestamp,
+    last_error: Option<String>,
+    created_at: Timestamp,
+    sent_at: Option<Timestamp>,
+}
+
+impl TryFrom<OutboxRow> for OutboxRecord {
+    type Error = StoreError;
+    fn try_from(r: OutboxRow) -> Result<Self, StoreError> {
+        let status = OutboxStatus::parse(&r.status)
+            .ok_or_else(|| StoreError::other(std::io::Error::other(format!("unknown outbox status {}", r.status))))?;
+        Ok(OutboxRecord {
+            id: r.id,
+            org_id: r.org_id,
+            invitation_id: r.invitation_id,
+            message_id: r.message_id,
+            to_address: r.to_address,
+            to_name: r.to_name,
+            subject: r.subject,
+            body_text: r.body_text,
+            body_html: r.body_html,
+            status,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, org_id, invitation_id, message_id, to_address, to_name, subject, body_text, body_html, status, attempts, next_attempt_at, last_error, created_at, sent_at";
+
+#[async_trait]
+impl<T: Exec> OutboxRepo for T {
+    async fn enqueue_mail(&self, m: &OutboxRecord) -> StoreResult<()> {
+        let mut c = self.conn().await?;
+        on_conn!(c, |c| sqlx::query(
+            "INSERT INTO mail_outbox (id, org_id, invitation_id, message_id, to_address, to_name, subject, body_text, body_html, status, attempts, next_attempt_at, last_error, created_at, sent_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        )
+        .bind(m.id)
+        .bind(m.org_id)
+        .bind(m.invitation_id)
+        .bind(&m.message_id)
+        .bind(&m.to_address)
+        .bind(&m.to_name)
+        .bind(&m.subject)
+        .bind(&m.body_text)
+        .bind(&m.body_html)
+        .bind(m.status.as_str())
+        .bind(m.attempts)
+        .bind(m.next_attempt_at)
+        .bind(&m.last_error)
+        .bind(m.created_at)
+        .bind(m.sent_at)
+        .execute(c)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
+    async fn claim_mail(&self, owner: Uuid, now: Timestamp, lease_until: Timestamp, limit: i64) -> StoreResult<Vec<OutboxRecord>> {
+        let mut c = self.conn().await?;
+        let lock = match c.get() {
+            AnyConn::Sqlite(_) => "",
+            AnyConn::Pg(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE mail_outbox SET leased_until = $3, lease_owner = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM mail_outbox WHERE status = 'queued' AND next_attempt_at <= $2 \
+                          AND (leased_until IS NULL OR leased_until < $2) ORDER BY next_attempt_at LIMIT $4{lock}) \
+               AND status = 'queued' AND (leased_until IS NULL OR leased_until < $2) \
+             RETURNING {COLUMNS}"
+        );
+        let rows: Vec<OutboxRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(owner)
+            .bind(now)
+            .bind(lease_until)
+            .bind(limit)
+            .fetch_all(c)
+            .await
+            .map_err(db_err))?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn mark_mail_sent(&self, id: Uuid, owner: Uuid, at: Timestamp) -> StoreResult<bool> {
+        let mut c = self.conn().await?;
+        let n = on_conn!(c, |c| sqlx::query(
+            "UPDATE mail_outbox SET status = 'sent', sent_at = $3, leased_until = NULL, body_text = NULL, body_html = NULL, last_error = NULL \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'queued'"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db_err))?;
+        Ok(n == 1)
+    }
+
+    async fn retry_mail(&self, id: Uuid, owner: Uuid, next: Timestamp, error: &str) -> StoreResult<bool> {
+        let mut c = self.conn().await?;
+        let n = on_conn!(c, |c| sqlx::query(
+            "UPDATE mail_outbox SET next_attempt_at = $3, leased_until = NULL, last_error = $4 \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'queued'"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(next)
+        .bind(error)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db_err))?;
+        Ok(n == 1)
+    }
+
+    async fn fail_mail(&self, id: Uuid, owner: Uuid, error: &str) -> StoreResult<bool> {
+        let mut c = self.conn().await?;
+        let n = on_conn!(c, |c| sqlx::query(
+            "UPDATE mail_outbox SET status = 'failed', leased_until = NULL, last_error = $3, body_text = NULL, body_html = NULL \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'queued'"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(error)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db_err))?;
+        Ok(n == 1)
+    }
+
+    async fn cancel_mail_for_invitation(&self, invitation_id: Uuid) -> StoreResult<u64> {
+        let mut c = self.conn().await?;
+        on_conn!(c, |c| sqlx::query(
+            "UPDATE mail_outbox SET status = 'cancelled', body_text = NULL, body_html = NULL WHERE invitation_id = $1 AND status = 'queued'"
+        )
+        .bind(invitation_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db_err))
+    }
+
+    async fn mail_for_invitation(&self, invitation_id: Uuid) -> StoreResult<Vec<OutboxRecord>> {
+        let mut c = self.conn().await?;
+        let rows: Vec<OutboxRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mail_outbox WHERE invitation_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(invitation_id)
+        .fetch_all(c)
+        .await
+        .map_err(db_err))?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn queued_mail_count(&self) -> StoreResult<u64> {
+        let mut c = self.conn().await?;
+        let n: i64 = on_conn!(c, |c| sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE status = 'queued'")
+            .fetch_one(c)
+            .await
+            .map_err(db_err))?;
+        Ok(n.max(0) as u64)
+    }
+}
