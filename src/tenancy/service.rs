@@ -119,6 +119,25 @@ impl TenancyService {
             .ok_or(TenancyError::NoSuchOrg(id))
     }
 
+    /// Applies `change` to the organization's settings and stores them.
+    pub async fn update_settings(
+        &self,
+        id: Uuid,
+        change: impl FnOnce(&mut OrgSettings),
+    ) -> Result<Organization, TenancyError> {
+        let mut org = self.org(id).await?;
+        change(&mut org.settings);
+        if org.settings.invitation_ttl_days == 0 || org.settings.invitation_ttl_days > 365 {
+            return Err(TenancyError::Invalid(
+                "the invitation lifetime must be 1 to 365 days".into(),
+            ));
+        }
+        if !self.store.update_org_settings(id, &org.settings).await? {
+            return Err(TenancyError::NoSuchOrg(id));
+        }
+        Ok(org)
+    }
+
     pub async fn create_scim_token(
         &self,
         org_id: Uuid,

@@ -10,6 +10,7 @@ mod concurrency;
 mod entra_fixtures;
 mod health;
 mod helpers;
+mod invitations;
 mod mail;
 mod okta_spec;
 mod scim_bulk;
