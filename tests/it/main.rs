@@ -13,6 +13,7 @@ mod helpers;
 mod invitations;
 mod mail;
 mod okta_spec;
+mod outbox;
 mod scim_bulk;
 mod scim_crud;
 mod scim_query;
