@@ -62,3 +62,14 @@ CREATE TABLE mail_outbox (
 );
 CREATE INDEX mail_outbox_due_idx ON mail_outbox (status, next_attempt_at);
 CREATE INDEX mail_outbox_invitation_idx ON mail_outbox (invitation_id);
+
+-- A person who opened an invitation link: the token leaves the URL at once
+-- and the browser carries this session's id in a cookie instead. Only the
+-- SHA-256 of the session id is stored.
+CREATE TABLE join_sessions (
+    id_hash        BLOB  NOT NULL PRIMARY KEY,
+    invitation_id  BLOB     NOT NULL REFERENCES invitations (id) ON DELETE CASCADE,
+    created_at     INTEGER     NOT NULL,
+    expires_at     INTEGER     NOT NULL
+);
+CREATE INDEX join_sessions_expiry_idx ON join_sessions (expires_at);

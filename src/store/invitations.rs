@@ -86,6 +86,10 @@ pub trait InvitationRepo {
     ) -> StoreResult<Vec<InvitationRecord>>;
     /// Invitations to this email (any organization), newest first.
     async fn invitations_by_email(&self, email: &str) -> StoreResult<Vec<InvitationRecord>>;
+    /// Records a join session (by the hash of its id) for an invitation.
+    async fn insert_join_session(&self, id_hash: &[u8], invitation_id: Uuid, created_at: Timestamp, expires_at: Timestamp) -> StoreResult<()>;
+    /// The invitation of an unexpired join session.
+    async fn join_session(&self, id_hash: &[u8], now: Timestamp) -> StoreResult<Option<Uuid>>;
 }
 
 /// The state of a queued message.

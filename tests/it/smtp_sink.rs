@@ -244,7 +244,9 @@ async fn read_data<R: AsyncBufReadExt + Unpin>(lines: &mut R) -> Option<Vec<u8>>
 /// `MAIL FROM:<a@b> BODY=8BITMIME` gives `a@b`.
 fn angle_address(command: &str) -> String {
     let start = command.find('<').map_or(0, |i| i + 1);
-    let end = command[start..].find('>').map_or(command.len(), |i| start + i);
+    let end = command[start..]
+        .find('>')
+        .map_or(command.len(), |i| start + i);
     command[start..end].to_string()
 }
 
@@ -290,7 +292,10 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
         text: None,
         html: None,
     };
-    let content_type = mail.header("Content-Type").unwrap_or("text/plain").to_string();
+    let content_type = mail
+        .header("Content-Type")
+        .unwrap_or("text/plain")
+        .to_string();
     if let Some(boundary) = boundary(&content_type) {
         let delimiter = format!("--{boundary}");
         for part in body.split(&delimiter).skip(1) {
@@ -398,7 +403,7 @@ pub fn join_link(text: &str) -> Option<String> {
 }
 
 #[test]
-fn quoted_printable_soft_breaks_and_escapes_decode() {
+fn quoted_printable_mail_decodes_soft_breaks_and_escapes() {
     assert_eq!(
         decode_quoted_printable("a=3Db=\r\nc caf=C3=A9"),
         "a=bc café"

@@ -167,4 +167,31 @@ impl<T: Exec> InvitationRepo for T {
         .map_err(db_err))?;
         convert(rows)
     }
+
+    async fn insert_join_session(&self, id_hash: &[u8], invitation_id: Uuid, created_at: Timestamp, expires_at: Timestamp) -> StoreResult<()> {
+        let mut c = self.conn().await?;
+        on_conn!(c, |c| sqlx::query(
+            "INSERT INTO join_sessions (id_hash, invitation_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(id_hash)
+        .bind(invitation_id)
+        .bind(created_at)
+        .bind(expires_at)
+        .execute(c)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
+    async fn join_session(&self, id_hash: &[u8], now: Timestamp) -> StoreResult<Option<Uuid>> {
+        let mut c = self.conn().await?;
+        on_conn!(c, |c| sqlx::query_scalar(
+            "SELECT invitation_id FROM join_sessions WHERE id_hash = $1 AND expires_at > $2"
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(c)
+        .await
+        .map_err(db_err))
+    }
 }
