@@ -202,7 +202,10 @@ impl Config {
                 "database.url `{url}` must start with sqlite:, postgres:// or postgresql://"
             )));
         }
-        if self.mail.outbox.concurrency == 0 || self.mail.outbox.max_attempts < 1 || self.mail.outbox.lease_secs == 0 {
+        if self.mail.outbox.concurrency == 0
+            || self.mail.outbox.max_attempts < 1
+            || self.mail.outbox.lease_secs == 0
+        {
             return Err(ConfigError(
                 "mail.outbox.concurrency, mail.outbox.max_attempts and mail.outbox.lease_secs must be at least 1".into(),
             ));

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod invitations;
+pub mod join;
 pub mod mail;
 pub mod scim;
 pub mod startup;

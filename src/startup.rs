@@ -18,10 +18,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::invitations::outbox::{OutboxSettings, OutboxWorker};
-use crate::mail::{self, Mailer};
 use crate::http::error::json_error;
 use crate::http::{AppState, health, middleware};
+use crate::invitations::outbox::{OutboxSettings, OutboxWorker};
+use crate::mail::{self, Mailer};
 use crate::scim;
 use crate::store::{self, DynStore};
 
@@ -58,7 +58,11 @@ impl Application {
     }
 
     /// As [`build`](Self::build), with a given mailer (tests pass an in-memory one).
-    pub async fn build_with_parts(config: Config, store: DynStore, mailer: Arc<dyn Mailer>) -> anyhow::Result<Application> {
+    pub async fn build_with_parts(
+        config: Config,
+        store: DynStore,
+        mailer: Arc<dyn Mailer>,
+    ) -> anyhow::Result<Application> {
         let outbox = &config.mail.outbox;
         let worker = outbox.enabled.then(|| {
             let settings = OutboxSettings {
@@ -86,6 +90,7 @@ impl Application {
                 .wrap(from_fn(middleware::observe))
                 .configure(health::configure)
                 .configure(scim::configure)
+                .configure(crate::join::configure)
                 .default_service(web::to(not_found))
         })
         .listen(listener)?

@@ -23,14 +23,19 @@ pub struct AppState {
     pub tenancy: TenancyService,
     pub scim: ScimService,
     pub invitations: InvitationService,
+    /// Rate limits of the public join pages, shared by all workers.
+    pub join_limits: Arc<crate::join::JoinLimits>,
     pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     /// `wake` is this process's outbox worker, when it runs one.
     pub fn new(config: Config, store: DynStore, wake: Option<Arc<tokio::sync::Notify>>) -> Self {
-        let mut invitations =
-            InvitationService::new(store.clone(), config.http.public_url.as_str(), &config.mail.from);
+        let mut invitations = InvitationService::new(
+            store.clone(),
+            config.http.public_url.as_str(),
+            &config.mail.from,
+        );
         if let Some(w) = wake {
             invitations = invitations.waking(w);
         }
@@ -39,6 +44,7 @@ impl AppState {
         AppState {
             scim,
             invitations,
+            join_limits: Arc::new(crate::join::JoinLimits::default()),
             config: Arc::new(config),
             tenancy: TenancyService::new(store.clone()),
             store,

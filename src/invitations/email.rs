@@ -25,11 +25,18 @@ impl Unusable {
 pub fn work_email(resource: &Value, allowed_domains: &[String]) -> Result<String, Unusable> {
     let emails = resource.get("emails").and_then(Value::as_array);
     fn value_of(e: &Value) -> Option<&str> {
-        e.get("value").and_then(Value::as_str).map(str::trim).filter(|v| is_email(v))
+        e.get("value")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| is_email(v))
     }
     let by_type = emails.and_then(|list| {
         list.iter()
-            .filter(|e| e.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("work")))
+            .filter(|e| {
+                e.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("work"))
+            })
             .find_map(value_of)
     });
     let primary = || {
@@ -39,9 +46,21 @@ pub fn work_email(resource: &Value, allowed_domains: &[String]) -> Result<String
                 .find_map(value_of)
         })
     };
-    let user_name = || resource.get("userName").and_then(Value::as_str).map(str::trim).filter(|v| is_email(v));
-    let email = by_type.or_else(primary).or_else(user_name).ok_or(Unusable::NoEmail)?;
-    let domain = email.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+    let user_name = || {
+        resource
+            .get("userName")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| is_email(v))
+    };
+    let email = by_type
+        .or_else(primary)
+        .or_else(user_name)
+        .ok_or(Unusable::NoEmail)?;
+    let domain = email
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
     if !allowed_domains.is_empty() && !allowed_domains.iter().any(|d| d == &domain) {
         return Err(Unusable::DomainNotAllowed(domain));
     }
@@ -51,14 +70,18 @@ pub fn work_email(resource: &Value, allowed_domains: &[String]) -> Result<String
 /// A plausible mailbox: one `@`, a local part, a dotted domain, no spaces or
 /// angle brackets, at most 254 characters.
 pub fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
     s.len() <= 254
         && !local.is_empty()
         && !domain.contains('@')
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c))
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c))
 }
 
 #[cfg(test)]
@@ -83,22 +106,47 @@ mod tests {
 
     #[test]
     fn user_name_is_used_when_it_is_an_email_and_nothing_else_is() {
-        assert_eq!(work_email(&json!({"userName": "u@a.example"}), &[]), Ok("u@a.example".into()));
-        assert_eq!(work_email(&json!({"userName": "jdoe"}), &[]), Err(Unusable::NoEmail));
-        assert_eq!(work_email(&json!({"userName": "jdoe", "emails": [{"type": "work", "value": "not an email"}]}), &[]), Err(Unusable::NoEmail));
+        assert_eq!(
+            work_email(&json!({"userName": "u@a.example"}), &[]),
+            Ok("u@a.example".into())
+        );
+        assert_eq!(
+            work_email(&json!({"userName": "jdoe"}), &[]),
+            Err(Unusable::NoEmail)
+        );
+        assert_eq!(
+            work_email(
+                &json!({"userName": "jdoe", "emails": [{"type": "work", "value": "not an email"}]}),
+                &[]
+            ),
+            Err(Unusable::NoEmail)
+        );
     }
 
     #[test]
     fn the_domain_must_be_one_of_the_organizations() {
         let u = json!({"userName": "u@Other.example"});
         let allowed = vec!["acme.example".to_string()];
-        assert_eq!(work_email(&u, &allowed), Err(Unusable::DomainNotAllowed("other.example".into())));
-        assert_eq!(work_email(&json!({"userName": "u@ACME.example"}), &allowed), Ok("u@ACME.example".into()));
+        assert_eq!(
+            work_email(&u, &allowed),
+            Err(Unusable::DomainNotAllowed("other.example".into()))
+        );
+        assert_eq!(
+            work_email(&json!({"userName": "u@ACME.example"}), &allowed),
+            Ok("u@ACME.example".into())
+        );
     }
 
     #[test]
     fn malformed_addresses_are_not_emails() {
-        for bad in ["a@b", "@b.example", "a@@b.example", "a b@c.example", "a@.example", "<a@b.example>"] {
+        for bad in [
+            "a@b",
+            "@b.example",
+            "a@@b.example",
+            "a b@c.example",
+            "a@.example",
+            "<a@b.example>",
+        ] {
             assert!(!is_email(bad), "{bad}");
         }
         assert!(is_email("first.last+tag@sub.example.co"));

@@ -4,6 +4,7 @@
 //! Knows no HTTP.
 
 pub mod email;
+pub mod join;
 pub mod outbox;
 mod service;
 

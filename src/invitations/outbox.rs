@@ -100,8 +100,12 @@ impl OutboxWorker {
     /// One round: claim due messages and deliver them. Returns how many were handled.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let now = Timestamp::now();
-        let lease_until = now.plus(time::Duration::try_from(self.settings.lease).unwrap_or(time::Duration::MINUTE));
-        let claimed = self.store.claim_mail(self.owner, now, lease_until, self.settings.batch).await?;
+        let lease_until = now
+            .plus(time::Duration::try_from(self.settings.lease).unwrap_or(time::Duration::MINUTE));
+        let claimed = self
+            .store
+            .claim_mail(self.owner, now, lease_until, self.settings.batch)
+            .await?;
         let n = claimed.len();
         let results: Vec<Result<(), StoreError>> = futures_util::stream::iter(claimed)
             .map(|mail| self.deliver(mail))
@@ -128,8 +132,12 @@ impl OutboxWorker {
             Err(MailError::Transient(reason)) if mail.attempts < self.settings.max_attempts => {
                 let delay = backoff(&self.settings, mail.attempts);
                 tracing::warn!(message_id = %mail.message_id, attempt = mail.attempts, error = %reason, retry_in_ms = delay.as_millis() as u64, "mail delivery will be retried");
-                let next = Timestamp::now().plus(time::Duration::try_from(delay).unwrap_or(time::Duration::MINUTE));
-                self.store.retry_mail(mail.id, self.owner, next, &reason).await.map(|_| ())
+                let next = Timestamp::now()
+                    .plus(time::Duration::try_from(delay).unwrap_or(time::Duration::MINUTE));
+                self.store
+                    .retry_mail(mail.id, self.owner, next, &reason)
+                    .await
+                    .map(|_| ())
             }
             Err(MailError::Transient(reason)) => {
                 let reason = format!("gave up after {} attempts: {reason}", mail.attempts);
@@ -164,8 +172,9 @@ impl OutboxWorker {
             && inv.status.is_live()
         {
             inv.status = InvitationStatus::Failed;
-            inv.reason = Some(format!("the invitation mail could not be delivered: {reason}"));
-            inv.token_hash = None;
+            inv.reason = Some(format!(
+                "the invitation mail could not be delivered: {reason}"
+            ));
             inv.updated_at = Timestamp::now();
             tx.update_invitation(&inv).await?;
         }
@@ -194,7 +203,8 @@ mod tests {
         let s = OutboxSettings::default();
         for attempt in 1..20 {
             let d = backoff(&s, attempt);
-            let ceiling = (s.base_backoff * 2u32.pow((attempt - 1).min(20) as u32)).min(s.max_backoff);
+            let ceiling =
+                (s.base_backoff * 2u32.pow((attempt - 1).min(20) as u32)).min(s.max_backoff);
             assert!(d <= ceiling && d >= ceiling / 2, "attempt {attempt}: {d:?}");
         }
         assert!(backoff(&s, 30) <= s.max_backoff);

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::Notify;
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::email::{Unusable, work_email};
@@ -46,7 +46,10 @@ impl InvitationView {
         } else {
             record.status.as_str()
         };
-        InvitationView { record, effective_status }
+        InvitationView {
+            record,
+            effective_status,
+        }
     }
 }
 
@@ -75,20 +78,29 @@ impl InvitationService {
         self
     }
 
+    pub(super) fn store(&self) -> &DynStore {
+        &self.store
+    }
+
     fn wake_worker(&self) {
         if let Some(w) = &self.wake {
             w.notify_one();
         }
     }
 
-    pub async fn list(&self, org_id: Uuid, status: Option<&str>) -> Result<Vec<InvitationView>, InvitationError> {
+    pub async fn list(
+        &self,
+        org_id: Uuid,
+        status: Option<&str>,
+    ) -> Result<Vec<InvitationView>, InvitationError> {
         let now = Timestamp::now();
         let stored = match status {
             None | Some("expired") => None,
-            Some(s) => Some(
-                InvitationStatus::parse(s)
-                    .ok_or_else(|| InvitationError::NotAllowed(format!("unknown status {s}; use pending, sent, accepted, expired, revoked or failed")))?,
-            ),
+            Some(s) => Some(InvitationStatus::parse(s).ok_or_else(|| {
+                InvitationError::NotAllowed(format!(
+                    "unknown status {s}; use pending, sent, accepted, expired, revoked or failed"
+                ))
+            })?),
         };
         let rows = self.store.list_invitations(org_id, stored, 10_000).await?;
         Ok(rows
@@ -99,7 +111,11 @@ impl InvitationService {
     }
 
     pub async fn get(&self, id: Uuid) -> Result<InvitationView, InvitationError> {
-        let inv = self.store.invitation_by_id(id).await?.ok_or(InvitationError::NotFound(id))?;
+        let inv = self
+            .store
+            .invitation_by_id(id)
+            .await?
+            .ok_or(InvitationError::NotFound(id))?;
         Ok(InvitationView::of(inv, Timestamp::now()))
     }
 
@@ -107,21 +123,33 @@ impl InvitationService {
     /// unsent mail). Not for accepted invitations or users no longer active.
     pub async fn resend(&self, id: Uuid) -> Result<InvitationView, InvitationError> {
         let tx = self.store.begin().await?;
-        let mut inv = tx.invitation_by_id(id).await?.ok_or(InvitationError::NotFound(id))?;
+        let mut inv = tx
+            .invitation_by_id(id)
+            .await?
+            .ok_or(InvitationError::NotFound(id))?;
         if inv.status == InvitationStatus::Accepted {
-            return Err(InvitationError::NotAllowed("the invitation was already accepted".into()));
+            return Err(InvitationError::NotAllowed(
+                "the invitation was already accepted".into(),
+            ));
         }
         let user = tx.user_for_update(inv.org_id, inv.user_id).await?;
         if !user.as_ref().is_some_and(|u| u.active) {
-            return Err(InvitationError::NotAllowed("the person is no longer active in the directory".into()));
+            return Err(InvitationError::NotAllowed(
+                "the person is no longer active in the directory".into(),
+            ));
         }
         if !inv.status.is_live() {
             let others = tx.invitations_of_user(inv.org_id, inv.user_id).await?;
             if others.iter().any(|o| o.id != inv.id && o.status.is_live()) {
-                return Err(InvitationError::NotAllowed("another invitation for this person is live: resend that one".into()));
+                return Err(InvitationError::NotAllowed(
+                    "another invitation for this person is live: resend that one".into(),
+                ));
             }
         }
-        let org = tx.org_by_id(inv.org_id).await?.ok_or(InvitationError::NotFound(inv.org_id))?;
+        let org = tx
+            .org_by_id(inv.org_id)
+            .await?
+            .ok_or(InvitationError::NotFound(inv.org_id))?;
         tx.cancel_mail_for_invitation(inv.id).await?;
         let now = Timestamp::now();
         let issued = token::issue(TOKEN_KIND);
@@ -141,9 +169,15 @@ impl InvitationService {
     /// Voids a live invitation and cancels its unsent mail.
     pub async fn revoke(&self, id: Uuid) -> Result<InvitationView, InvitationError> {
         let tx = self.store.begin().await?;
-        let mut inv = tx.invitation_by_id(id).await?.ok_or(InvitationError::NotFound(id))?;
+        let mut inv = tx
+            .invitation_by_id(id)
+            .await?
+            .ok_or(InvitationError::NotFound(id))?;
         if !inv.status.is_live() {
-            return Err(InvitationError::NotAllowed(format!("the invitation is {}, not pending or sent", inv.status.as_str())));
+            return Err(InvitationError::NotAllowed(format!(
+                "the invitation is {}, not pending or sent",
+                inv.status.as_str()
+            )));
         }
         void(&*tx, &mut inv, "revoked by an administrator").await?;
         tx.commit().await?;
@@ -152,25 +186,43 @@ impl InvitationService {
 
     /// Issues an invitation to the user unless one is live or was accepted;
     /// records why not when the user has no usable email.
-    async fn issue_if_needed(&self, tx: &dyn Repos, change: &UserChange<'_>, resource: &Value) -> Result<(), StoreError> {
-        let Some(org) = tx.org_by_id(change.org_id).await? else { return Ok(()) };
+    async fn issue_if_needed(
+        &self,
+        tx: &dyn Repos,
+        change: &UserChange<'_>,
+        resource: &Value,
+    ) -> Result<(), StoreError> {
+        let Some(org) = tx.org_by_id(change.org_id).await? else {
+            return Ok(());
+        };
         if !org.settings.auto_invite {
             return Ok(());
         }
-        let existing = tx.invitations_of_user(change.org_id, change.user_id).await?;
-        if existing.iter().any(|i| i.status == InvitationStatus::Accepted || i.status.is_live()) {
+        let existing = tx
+            .invitations_of_user(change.org_id, change.user_id)
+            .await?;
+        if existing
+            .iter()
+            .any(|i| i.status == InvitationStatus::Accepted || i.status.is_live())
+        {
             return Ok(());
         }
         // An ordinary update invites only someone never invited (or whose
         // invitation could not be made); creation and reactivation always do.
-        if change.kind == ChangeKind::Updated && existing.iter().any(|i| i.status != InvitationStatus::Failed) {
+        if change.kind == ChangeKind::Updated
+            && existing
+                .iter()
+                .any(|i| i.status != InvitationStatus::Failed)
+        {
             return Ok(());
         }
         let now = Timestamp::now();
         let name = display_name(resource);
         let email = match work_email(resource, &org.domains) {
             Ok(email) => email,
-            Err(unusable) => return record_unusable(tx, change, &existing, unusable, name, now).await,
+            Err(unusable) => {
+                return record_unusable(tx, change, &existing, unusable, name, now).await;
+            }
         };
         let issued = token::issue(TOKEN_KIND);
         let inv = InvitationRecord {
@@ -194,7 +246,14 @@ impl InvitationService {
     }
 
     /// Renders the invitation mail and queues it.
-    async fn enqueue(&self, tx: &dyn Repos, org: &Organization, inv: &InvitationRecord, secret: &str, now: Timestamp) -> Result<(), StoreError> {
+    async fn enqueue(
+        &self,
+        tx: &dyn Repos,
+        org: &Organization,
+        inv: &InvitationRecord,
+        secret: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let mail = InvitationMail {
             org_name: org.name.clone(),
             inviter: org.settings.inviter.clone(),
@@ -208,7 +267,12 @@ impl InvitationService {
             id: Uuid::now_v7(),
             org_id: org.id,
             invitation_id: Some(inv.id),
-            message_id: format!("inv-{}-{}@{}", inv.id, inv.sends, message_id_domain(&self.from)),
+            message_id: format!(
+                "inv-{}-{}@{}",
+                inv.id,
+                inv.sends,
+                message_id_domain(&self.from)
+            ),
             to_address: inv.email.clone(),
             to_name: inv.recipient_name.clone(),
             subject: Some(rendered.subject),
@@ -227,13 +291,22 @@ impl InvitationService {
 
 #[async_trait]
 impl UserChangeHook for InvitationService {
-    async fn user_changed(&self, tx: &dyn crate::store::Transaction, change: &UserChange<'_>) -> Result<(), StoreError> {
+    async fn user_changed(
+        &self,
+        tx: &dyn crate::store::Transaction,
+        change: &UserChange<'_>,
+    ) -> Result<(), StoreError> {
         match (change.kind, change.user) {
-            (ChangeKind::Created | ChangeKind::Activated | ChangeKind::Updated, Some(user)) if user.active => {
+            (ChangeKind::Created | ChangeKind::Activated | ChangeKind::Updated, Some(user))
+                if user.active =>
+            {
                 self.issue_if_needed(tx, change, &user.resource).await
             }
             (ChangeKind::Deactivated | ChangeKind::Deleted, _) => {
-                for mut inv in tx.invitations_of_user(change.org_id, change.user_id).await? {
+                for mut inv in tx
+                    .invitations_of_user(change.org_id, change.user_id)
+                    .await?
+                {
                     if inv.status.is_live() {
                         void(tx, &mut inv, "deprovisioned by the directory").await?;
                     }
@@ -249,10 +322,10 @@ impl UserChangeHook for InvitationService {
     }
 }
 
-/// Revokes a live invitation: its token stops working and its unsent mail is cancelled.
+/// Revokes a live invitation: its link stops working (the hash stays, so the
+/// link's page can say it was revoked) and its unsent mail is cancelled.
 async fn void(tx: &dyn Repos, inv: &mut InvitationRecord, reason: &str) -> Result<(), StoreError> {
     inv.status = InvitationStatus::Revoked;
-    inv.token_hash = None;
     inv.reason = Some(reason.to_string());
     inv.updated_at = Timestamp::now();
     tx.update_invitation(inv).await?;
@@ -270,7 +343,9 @@ async fn record_unusable(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let reason = unusable.reason();
-    if existing.first().is_some_and(|i| i.status == InvitationStatus::Failed && i.reason.as_deref() == Some(&reason)) {
+    if existing.first().is_some_and(|i| {
+        i.status == InvitationStatus::Failed && i.reason.as_deref() == Some(&reason)
+    }) {
         return Ok(());
     }
     let inv = InvitationRecord {
@@ -293,12 +368,19 @@ async fn record_unusable(
 }
 
 fn expiry(org: &Organization, now: Timestamp) -> Timestamp {
-    now.plus(time::Duration::days(i64::from(org.settings.invitation_ttl_days.max(1))))
+    now.plus(time::Duration::days(i64::from(
+        org.settings.invitation_ttl_days.max(1),
+    )))
 }
 
 /// `displayName`, else `name.formatted`, else given + family name.
 fn display_name(resource: &Value) -> Option<String> {
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     text(resource.get("displayName"))
         .or_else(|| text(resource.pointer("/name/formatted")))
         .or_else(|| {

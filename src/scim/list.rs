@@ -103,12 +103,25 @@ impl ScimService {
         let filter_for_count = spec.filter.clone();
         let count_all = || async {
             match &filter_for_count {
-                None => self.store.resource_count(org_id, rt.name()).await.map_err(internal),
-                Some(f) => self.store.count_matching(org_id, resource, f).await.map_err(internal),
+                None => self
+                    .store
+                    .resource_count(org_id, rt.name())
+                    .await
+                    .map_err(internal),
+                Some(f) => self
+                    .store
+                    .count_matching(org_id, resource, f)
+                    .await
+                    .map_err(internal),
             }
         };
         if limit == 0 {
-            return Ok(list_response(count_all().await?, q.start_index.max(1), Vec::new(), None));
+            return Ok(list_response(
+                count_all().await?,
+                q.start_index.max(1),
+                Vec::new(),
+                None,
+            ));
         }
         let (resources, last_id) = match rt {
             ResourceType::User => {

@@ -35,7 +35,11 @@ pub struct UserChange<'a> {
 /// writes commits or rolls back with the change (invitations use it).
 #[async_trait]
 pub trait UserChangeHook: Send + Sync {
-    async fn user_changed(&self, tx: &dyn Transaction, change: &UserChange<'_>) -> Result<(), StoreError>;
+    async fn user_changed(
+        &self,
+        tx: &dyn Transaction,
+        change: &UserChange<'_>,
+    ) -> Result<(), StoreError>;
     /// Called after the change's transaction committed.
     fn committed(&self) {}
 }
@@ -140,7 +144,11 @@ impl ScimService {
         Ok(())
     }
 
-    pub(super) async fn run_hook(&self, tx: &dyn Transaction, change: UserChange<'_>) -> Result<(), ScimError> {
+    pub(super) async fn run_hook(
+        &self,
+        tx: &dyn Transaction,
+        change: UserChange<'_>,
+    ) -> Result<(), ScimError> {
         match &self.hook {
             Some(hook) => hook.user_changed(tx, &change).await.map_err(internal),
             None => Ok(()),

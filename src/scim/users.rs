@@ -48,7 +48,12 @@ impl ScimService {
         tx.adjust_count(org_id, RT.name(), 1)
             .await
             .map_err(internal)?;
-        let change = UserChange { org_id, user_id: record.id, kind: ChangeKind::Created, user: Some(&record) };
+        let change = UserChange {
+            org_id,
+            user_id: record.id,
+            kind: ChangeKind::Created,
+            user: Some(&record),
+        };
         self.run_hook(&*tx, change).await?;
         self.commit_with_hook(tx).await?;
         Ok(self.user_resource(&record, &[], projection))
@@ -166,7 +171,12 @@ impl ScimService {
         tx.adjust_count(org_id, RT.name(), -1)
             .await
             .map_err(internal)?;
-        let change = UserChange { org_id, user_id: uid, kind: ChangeKind::Deleted, user: None };
+        let change = UserChange {
+            org_id,
+            user_id: uid,
+            kind: ChangeKind::Deleted,
+            user: None,
+        };
         self.run_hook(&*tx, change).await?;
         self.commit_with_hook(tx).await
     }
@@ -195,7 +205,12 @@ impl ScimService {
         tx.record_change(record.org_id, RT.name(), record.id, kind, record.updated_at)
             .await
             .map_err(internal)?;
-        let change = UserChange { org_id: record.org_id, user_id: record.id, kind, user: Some(&record) };
+        let change = UserChange {
+            org_id: record.org_id,
+            user_id: record.id,
+            kind,
+            user: Some(&record),
+        };
         self.run_hook(&*tx, change).await?;
         let groups = tx
             .groups_of_users(record.org_id, &[record.id])

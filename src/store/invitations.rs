@@ -76,7 +76,11 @@ pub trait InvitationRepo {
     async fn invitation_by_id(&self, id: Uuid) -> StoreResult<Option<InvitationRecord>>;
     async fn invitation_by_token_hash(&self, hash: &[u8]) -> StoreResult<Option<InvitationRecord>>;
     /// The user's invitations, newest first.
-    async fn invitations_of_user(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<Vec<InvitationRecord>>;
+    async fn invitations_of_user(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<InvitationRecord>>;
     /// Newest first; `status` filters on the stored status.
     async fn list_invitations(
         &self,
@@ -87,7 +91,13 @@ pub trait InvitationRepo {
     /// Invitations to this email (any organization), newest first.
     async fn invitations_by_email(&self, email: &str) -> StoreResult<Vec<InvitationRecord>>;
     /// Records a join session (by the hash of its id) for an invitation.
-    async fn insert_join_session(&self, id_hash: &[u8], invitation_id: Uuid, created_at: Timestamp, expires_at: Timestamp) -> StoreResult<()>;
+    async fn insert_join_session(
+        &self,
+        id_hash: &[u8],
+        invitation_id: Uuid,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
     /// The invitation of an unexpired join session.
     async fn join_session(&self, id_hash: &[u8], now: Timestamp) -> StoreResult<Option<Uuid>>;
 }
@@ -148,11 +158,23 @@ pub trait OutboxRepo {
     /// Leases up to `limit` queued rows that are due and not leased by a live
     /// worker; each claim counts as an attempt. Safe with many workers on one
     /// database: a row is leased by one worker at a time.
-    async fn claim_mail(&self, owner: Uuid, now: Timestamp, lease_until: Timestamp, limit: i64) -> StoreResult<Vec<OutboxRecord>>;
+    async fn claim_mail(
+        &self,
+        owner: Uuid,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxRecord>>;
     /// Marks a leased row sent and wipes its content; false if the lease was lost.
     async fn mark_mail_sent(&self, id: Uuid, owner: Uuid, at: Timestamp) -> StoreResult<bool>;
     /// Puts a leased row back for a later attempt.
-    async fn retry_mail(&self, id: Uuid, owner: Uuid, next_attempt_at: Timestamp, error: &str) -> StoreResult<bool>;
+    async fn retry_mail(
+        &self,
+        id: Uuid,
+        owner: Uuid,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<bool>;
     /// Marks a leased row failed for good and wipes its content.
     async fn fail_mail(&self, id: Uuid, owner: Uuid, error: &str) -> StoreResult<bool>;
     /// Cancels the invitation's queued mail (content wiped); returns how many.

@@ -11,6 +11,7 @@ mod entra_fixtures;
 mod health;
 mod helpers;
 mod invitations;
+mod join_pages;
 mod mail;
 mod okta_spec;
 mod outbox;

@@ -451,7 +451,10 @@ async fn discovery_endpoints_describe_users_groups_and_the_enterprise_extension(
         ),
         (200, json!(true), json!(true))
     );
-    assert_eq!(cfg["pagination"]["cursor"], true, "RFC 9865 cursors are advertised");
+    assert_eq!(
+        cfg["pagination"]["cursor"], true,
+        "RFC 9865 cursors are advertised"
+    );
     assert_eq!(cfg["pagination"]["maxPageSize"], 1000);
     assert_eq!(cfg["bulk"]["maxOperations"], 1000);
 }

@@ -29,8 +29,12 @@ struct InvitationRow {
 impl TryFrom<InvitationRow> for InvitationRecord {
     type Error = StoreError;
     fn try_from(r: InvitationRow) -> Result<Self, StoreError> {
-        let status = InvitationStatus::parse(&r.status)
-            .ok_or_else(|| StoreError::other(std::io::Error::other(format!("unknown invitation status {}", r.status))))?;
+        let status = InvitationStatus::parse(&r.status).ok_or_else(|| {
+            StoreError::other(std::io::Error::other(format!(
+                "unknown invitation status {}",
+                r.status
+            )))
+        })?;
         Ok(InvitationRecord {
             id: r.id,
             org_id: r.org_id,
@@ -60,7 +64,8 @@ const SELECT: &str = "SELECT id, org_id, user_id, email, recipient_name, token_h
 impl<T: Exec> InvitationRepo for T {
     async fn insert_invitation(&self, i: &InvitationRecord) -> StoreResult<()> {
         let mut c = self.conn().await?;
-        on_conn!(c, |c| sqlx::query(
+        on_conn!(c, |c| {
+            sqlx::query(
             "INSERT INTO invitations (id, org_id, user_id, email, email_lower, recipient_name, token_hash, status, reason, sends, created_at, updated_at, expires_at, sent_at, accepted_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         )
@@ -82,12 +87,14 @@ impl<T: Exec> InvitationRepo for T {
         .execute(c)
         .await
         .map(|_| ())
-        .map_err(db_err))
+        .map_err(db_err)
+        })
     }
 
     async fn update_invitation(&self, i: &InvitationRecord) -> StoreResult<()> {
         let mut c = self.conn().await?;
-        on_conn!(c, |c| sqlx::query(
+        on_conn!(c, |c| {
+            sqlx::query(
             "UPDATE invitations SET email = $2, email_lower = $3, recipient_name = $4, token_hash = $5, status = $6, reason = $7, sends = $8, \
              updated_at = $9, expires_at = $10, sent_at = $11, accepted_at = $12 WHERE id = $1"
         )
@@ -106,45 +113,61 @@ impl<T: Exec> InvitationRepo for T {
         .execute(c)
         .await
         .map(|_| ())
-        .map_err(db_err))
+        .map_err(db_err)
+        })
     }
 
     async fn invitation_by_id(&self, id: Uuid) -> StoreResult<Option<InvitationRecord>> {
         let mut c = self.conn().await?;
-        let rows: Vec<InvitationRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
-            .bind(id)
-            .fetch_all(c)
-            .await
-            .map_err(db_err))?;
+        let rows: Vec<InvitationRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("{SELECT} WHERE id = $1")
+        ))
+        .bind(id)
+        .fetch_all(c)
+        .await
+        .map_err(db_err))?;
         Ok(convert(rows)?.pop())
     }
 
     async fn invitation_by_token_hash(&self, hash: &[u8]) -> StoreResult<Option<InvitationRecord>> {
         let mut c = self.conn().await?;
-        let rows: Vec<InvitationRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE token_hash = $1")))
-            .bind(hash)
-            .fetch_all(c)
-            .await
-            .map_err(db_err))?;
-        Ok(convert(rows)?.pop())
-    }
-
-    async fn invitations_of_user(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<Vec<InvitationRecord>> {
-        let mut c = self.conn().await?;
-        let rows: Vec<InvitationRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT} WHERE org_id = $1 AND user_id = $2 ORDER BY created_at DESC, id DESC"
-        )))
-        .bind(org_id)
-        .bind(user_id)
+        let rows: Vec<InvitationRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("{SELECT} WHERE token_hash = $1")
+        ))
+        .bind(hash)
         .fetch_all(c)
         .await
         .map_err(db_err))?;
+        Ok(convert(rows)?.pop())
+    }
+
+    async fn invitations_of_user(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<InvitationRecord>> {
+        let mut c = self.conn().await?;
+        let rows: Vec<InvitationRow> =
+            on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE org_id = $1 AND user_id = $2 ORDER BY created_at DESC, id DESC"
+            )))
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_all(c)
+            .await
+            .map_err(db_err))?;
         convert(rows)
     }
 
-    async fn list_invitations(&self, org_id: Uuid, status: Option<InvitationStatus>, limit: i64) -> StoreResult<Vec<InvitationRecord>> {
+    async fn list_invitations(
+        &self,
+        org_id: Uuid,
+        status: Option<InvitationStatus>,
+        limit: i64,
+    ) -> StoreResult<Vec<InvitationRecord>> {
         let mut c = self.conn().await?;
-        let rows: Vec<InvitationRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<InvitationRow> = on_conn!(c, |c| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{SELECT} WHERE org_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY created_at DESC, id DESC LIMIT $3"
         )))
         .bind(org_id)
@@ -152,15 +175,16 @@ impl<T: Exec> InvitationRepo for T {
         .bind(limit)
         .fetch_all(c)
         .await
-        .map_err(db_err))?;
+        .map_err(db_err)
+        })?;
         convert(rows)
     }
 
     async fn invitations_by_email(&self, email: &str) -> StoreResult<Vec<InvitationRecord>> {
         let mut c = self.conn().await?;
-        let rows: Vec<InvitationRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT} WHERE email_lower = $1 ORDER BY created_at DESC, id DESC LIMIT 20"
-        )))
+        let rows: Vec<InvitationRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("{SELECT} WHERE email_lower = $1 ORDER BY created_at DESC, id DESC LIMIT 20")
+        ))
         .bind(email.to_lowercase())
         .fetch_all(c)
         .await
@@ -168,9 +192,16 @@ impl<T: Exec> InvitationRepo for T {
         convert(rows)
     }
 
-    async fn insert_join_session(&self, id_hash: &[u8], invitation_id: Uuid, created_at: Timestamp, expires_at: Timestamp) -> StoreResult<()> {
+    async fn insert_join_session(
+        &self,
+        id_hash: &[u8],
+        invitation_id: Uuid,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
         let mut c = self.conn().await?;
-        on_conn!(c, |c| sqlx::query(
+        on_conn!(c, |c| {
+            sqlx::query(
             "INSERT INTO join_sessions (id_hash, invitation_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"
         )
         .bind(id_hash)
@@ -180,7 +211,8 @@ impl<T: Exec> InvitationRepo for T {
         .execute(c)
         .await
         .map(|_| ())
-        .map_err(db_err))
+        .map_err(db_err)
+        })
     }
 
     async fn join_session(&self, id_hash: &[u8], now: Timestamp) -> StoreResult<Option<Uuid>> {

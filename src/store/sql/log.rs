@@ -97,14 +97,16 @@ impl<T: Exec> ScimLogRepo for T {
 
     async fn resource_count(&self, org_id: Uuid, resource_type: &str) -> StoreResult<u64> {
         let mut c = self.conn().await?;
-        let n: Option<i64> = on_conn!(c, |c| sqlx::query_scalar(
+        let n: Option<i64> = on_conn!(c, |c| {
+            sqlx::query_scalar(
             "SELECT CAST(SUM(n) AS BIGINT) FROM scim_counts WHERE org_id = $1 AND resource_type = $2"
         )
         .bind(org_id)
         .bind(resource_type)
         .fetch_one(c)
         .await
-        .map_err(db_err))?;
+        .map_err(db_err)
+        })?;
         Ok(n.unwrap_or(0).max(0) as u64)
     }
 }

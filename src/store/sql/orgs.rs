@@ -128,7 +128,8 @@ impl<T: Exec> OrgRepo for T {
 
     async fn update_org_settings(&self, id: Uuid, st: &OrgSettings) -> StoreResult<bool> {
         let mut c = self.conn().await?;
-        let n = on_conn!(c, |c| sqlx::query(
+        let n = on_conn!(c, |c| {
+            sqlx::query(
             "UPDATE organizations SET auto_invite = $2, invitation_ttl_days = $3, inviter = $4, contact = $5 WHERE id = $1"
         )
         .bind(id)
@@ -139,7 +140,8 @@ impl<T: Exec> OrgRepo for T {
         .execute(c)
         .await
         .map(|r| r.rows_affected())
-        .map_err(db_err))?;
+        .map_err(db_err)
+        })?;
         Ok(n == 1)
     }
 }

@@ -32,8 +32,12 @@ struct OutboxRow {
 impl TryFrom<OutboxRow> for OutboxRecord {
     type Error = StoreError;
     fn try_from(r: OutboxRow) -> Result<Self, StoreError> {
-        let status = OutboxStatus::parse(&r.status)
-            .ok_or_else(|| StoreError::other(std::io::Error::other(format!("unknown outbox status {}", r.status))))?;
+        let status = OutboxStatus::parse(&r.status).ok_or_else(|| {
+            StoreError::other(std::io::Error::other(format!(
+                "unknown outbox status {}",
+                r.status
+            )))
+        })?;
         Ok(OutboxRecord {
             id: r.id,
             org_id: r.org_id,
@@ -60,7 +64,8 @@ const COLUMNS: &str = "id, org_id, invitation_id, message_id, to_address, to_nam
 impl<T: Exec> OutboxRepo for T {
     async fn enqueue_mail(&self, m: &OutboxRecord) -> StoreResult<()> {
         let mut c = self.conn().await?;
-        on_conn!(c, |c| sqlx::query(
+        on_conn!(c, |c| {
+            sqlx::query(
             "INSERT INTO mail_outbox (id, org_id, invitation_id, message_id, to_address, to_name, subject, body_text, body_html, status, attempts, next_attempt_at, last_error, created_at, sent_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         )
@@ -82,10 +87,17 @@ impl<T: Exec> OutboxRepo for T {
         .execute(c)
         .await
         .map(|_| ())
-        .map_err(db_err))
+        .map_err(db_err)
+        })
     }
 
-    async fn claim_mail(&self, owner: Uuid, now: Timestamp, lease_until: Timestamp, limit: i64) -> StoreResult<Vec<OutboxRecord>> {
+    async fn claim_mail(
+        &self,
+        owner: Uuid,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxRecord>> {
         let mut c = self.conn().await?;
         let lock = match c.get() {
             AnyConn::Sqlite(_) => "",
@@ -98,20 +110,22 @@ impl<T: Exec> OutboxRepo for T {
                AND status = 'queued' AND (leased_until IS NULL OR leased_until < $2) \
              RETURNING {COLUMNS}"
         );
-        let rows: Vec<OutboxRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(owner)
-            .bind(now)
-            .bind(lease_until)
-            .bind(limit)
-            .fetch_all(c)
-            .await
-            .map_err(db_err))?;
+        let rows: Vec<OutboxRow> =
+            on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(owner)
+                .bind(now)
+                .bind(lease_until)
+                .bind(limit)
+                .fetch_all(c)
+                .await
+                .map_err(db_err))?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn mark_mail_sent(&self, id: Uuid, owner: Uuid, at: Timestamp) -> StoreResult<bool> {
         let mut c = self.conn().await?;
-        let n = on_conn!(c, |c| sqlx::query(
+        let n = on_conn!(c, |c| {
+            sqlx::query(
             "UPDATE mail_outbox SET status = 'sent', sent_at = $3, leased_until = NULL, body_text = NULL, body_html = NULL, last_error = NULL \
              WHERE id = $1 AND lease_owner = $2 AND status = 'queued'"
         )
@@ -121,11 +135,18 @@ impl<T: Exec> OutboxRepo for T {
         .execute(c)
         .await
         .map(|r| r.rows_affected())
-        .map_err(db_err))?;
+        .map_err(db_err)
+        })?;
         Ok(n == 1)
     }
 
-    async fn retry_mail(&self, id: Uuid, owner: Uuid, next: Timestamp, error: &str) -> StoreResult<bool> {
+    async fn retry_mail(
+        &self,
+        id: Uuid,
+        owner: Uuid,
+        next: Timestamp,
+        error: &str,
+    ) -> StoreResult<bool> {
         let mut c = self.conn().await?;
         let n = on_conn!(c, |c| sqlx::query(
             "UPDATE mail_outbox SET next_attempt_at = $3, leased_until = NULL, last_error = $4 \
@@ -144,7 +165,8 @@ impl<T: Exec> OutboxRepo for T {
 
     async fn fail_mail(&self, id: Uuid, owner: Uuid, error: &str) -> StoreResult<bool> {
         let mut c = self.conn().await?;
-        let n = on_conn!(c, |c| sqlx::query(
+        let n = on_conn!(c, |c| {
+            sqlx::query(
             "UPDATE mail_outbox SET status = 'failed', leased_until = NULL, last_error = $3, body_text = NULL, body_html = NULL \
              WHERE id = $1 AND lease_owner = $2 AND status = 'queued'"
         )
@@ -154,20 +176,23 @@ impl<T: Exec> OutboxRepo for T {
         .execute(c)
         .await
         .map(|r| r.rows_affected())
-        .map_err(db_err))?;
+        .map_err(db_err)
+        })?;
         Ok(n == 1)
     }
 
     async fn cancel_mail_for_invitation(&self, invitation_id: Uuid) -> StoreResult<u64> {
         let mut c = self.conn().await?;
-        on_conn!(c, |c| sqlx::query(
+        on_conn!(c, |c| {
+            sqlx::query(
             "UPDATE mail_outbox SET status = 'cancelled', body_text = NULL, body_html = NULL WHERE invitation_id = $1 AND status = 'queued'"
         )
         .bind(invitation_id)
         .execute(c)
         .await
         .map(|r| r.rows_affected())
-        .map_err(db_err))
+        .map_err(db_err)
+        })
     }
 
     async fn mail_for_invitation(&self, invitation_id: Uuid) -> StoreResult<Vec<OutboxRecord>> {
@@ -184,10 +209,12 @@ impl<T: Exec> OutboxRepo for T {
 
     async fn queued_mail_count(&self) -> StoreResult<u64> {
         let mut c = self.conn().await?;
-        let n: i64 = on_conn!(c, |c| sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE status = 'queued'")
-            .fetch_one(c)
-            .await
-            .map_err(db_err))?;
+        let n: i64 = on_conn!(c, |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mail_outbox WHERE status = 'queued'"
+        )
+        .fetch_one(c)
+        .await
+        .map_err(db_err))?;
         Ok(n.max(0) as u64)
     }
 }
