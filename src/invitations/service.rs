@@ -324,13 +324,15 @@ impl UserChangeHook for InvitationService {
 
 /// Revokes a live invitation: its link stops working (the hash stays, so the
 /// link's page can say it was revoked) and its unsent mail is cancelled.
+///
+/// Lock order: the outbox row before the invitation row, as the outbox
+/// worker does, so the two never deadlock.
 async fn void(tx: &dyn Repos, inv: &mut InvitationRecord, reason: &str) -> Result<(), StoreError> {
+    tx.cancel_mail_for_invitation(inv.id).await?;
     inv.status = InvitationStatus::Revoked;
     inv.reason = Some(reason.to_string());
     inv.updated_at = Timestamp::now();
-    tx.update_invitation(inv).await?;
-    tx.cancel_mail_for_invitation(inv.id).await?;
-    Ok(())
+    tx.update_invitation(inv).await
 }
 
 /// Records, once, why a user could not be invited (a failed invitation without mail).

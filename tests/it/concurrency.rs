@@ -110,3 +110,46 @@ async fn concurrent_membership_patches_across_two_instances_are_all_kept() {
         assert_eq!(sa.get(&user).await.1["meta"]["version"], "W/\"11\"");
     }
 }
+
+#[tokio::test]
+async fn racing_deactivations_and_reactivations_never_fail_while_mail_goes_out() {
+    for backend in backends() {
+        let a = spawn_app(backend).await;
+        let b = spawn_app_on(a.db.shared(), |_| {}).await;
+        let (_, token) = a.org_with_token("Acme").await;
+        let sa = Scim {
+            app: &a,
+            token: token.clone(),
+        };
+        let sb = Scim { app: &b, token };
+        let mut paths = Vec::new();
+        for i in 0..4 {
+            let (_, u) = sa
+                .post("/Users", entra_user(&format!("t{i}@acme.example")))
+                .await;
+            paths.push(format!("/Users/{}", u["id"].as_str().unwrap()));
+        }
+        let toggles = (0..60).map(|i| {
+            let s = if i % 2 == 0 { &sa } else { &sb };
+            let path = paths[i % paths.len()].clone();
+            let value = if (i / paths.len()) % 2 == 0 {
+                "False"
+            } else {
+                "True"
+            };
+            async move {
+                s.patch(
+                    &path,
+                    json!([{"op": "Replace", "path": "active", "value": value}]),
+                )
+                .await
+                .0
+            }
+        });
+        let statuses = join_all(toggles).await;
+        assert!(
+            statuses.iter().all(|s| *s == 200),
+            "{backend:?} {statuses:?}"
+        );
+    }
+}
