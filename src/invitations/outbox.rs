@@ -107,16 +107,28 @@ impl OutboxWorker {
             .claim_mail(self.owner, now, lease_until, self.settings.batch)
             .await?;
         let n = claimed.len();
-        let results: Vec<Result<(), StoreError>> = futures_util::stream::iter(claimed)
+        let results: Vec<Result<Option<Uuid>, StoreError>> = futures_util::stream::iter(claimed)
             .map(|mail| self.deliver(mail))
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        let sent = results
+            .into_iter()
+            .collect::<Result<Vec<Option<Uuid>>, _>>()?;
+        // One transaction records the whole round's deliveries.
+        let sent: Vec<Uuid> = sent.into_iter().flatten().collect();
+        if !sent.is_empty() {
+            let tx = self.store.begin().await?;
+            tx.mark_mails_sent(&sent, self.owner, Timestamp::now())
+                .await?;
+            tx.commit().await?;
+        }
         Ok(n)
     }
 
-    async fn deliver(&self, mail: OutboxRecord) -> Result<(), StoreError> {
+    /// Sends one message; returns its id when it was delivered (to be marked
+    /// with the round), having already recorded retries and failures.
+    async fn deliver(&self, mail: OutboxRecord) -> Result<Option<Uuid>, StoreError> {
         let envelope = Envelope {
             message_id: mail.message_id.clone(),
             to_address: mail.to_address.clone(),
@@ -128,7 +140,7 @@ impl OutboxWorker {
             html: mail.body_html.clone().unwrap_or_default(),
         };
         match self.mailer.send(&envelope, &content).await {
-            Ok(()) => self.sent(&mail).await,
+            Ok(()) => Ok(Some(mail.id)),
             Err(MailError::Transient(reason)) if mail.attempts < self.settings.max_attempts => {
                 let delay = backoff(&self.settings, mail.attempts);
                 tracing::warn!(message_id = %mail.message_id, attempt = mail.attempts, error = %reason, retry_in_ms = delay.as_millis() as u64, "mail delivery will be retried");
@@ -137,30 +149,14 @@ impl OutboxWorker {
                 self.store
                     .retry_mail(mail.id, self.owner, next, &reason)
                     .await
-                    .map(|_| ())
+                    .map(|_| None)
             }
             Err(MailError::Transient(reason)) => {
                 let reason = format!("gave up after {} attempts: {reason}", mail.attempts);
-                self.failed(&mail, &reason).await
+                self.failed(&mail, &reason).await.map(|_| None)
             }
-            Err(MailError::Permanent(reason)) => self.failed(&mail, &reason).await,
+            Err(MailError::Permanent(reason)) => self.failed(&mail, &reason).await.map(|_| None),
         }
-    }
-
-    async fn sent(&self, mail: &OutboxRecord) -> Result<(), StoreError> {
-        let tx = self.store.begin().await?;
-        let now = Timestamp::now();
-        if tx.mark_mail_sent(mail.id, self.owner, now).await?
-            && let Some(inv_id) = mail.invitation_id
-            && let Some(mut inv) = tx.invitation_by_id(inv_id).await?
-            && inv.status == InvitationStatus::Pending
-        {
-            inv.status = InvitationStatus::Sent;
-            inv.sent_at = Some(now);
-            inv.updated_at = now;
-            tx.update_invitation(&inv).await?;
-        }
-        tx.commit().await
     }
 
     async fn failed(&self, mail: &OutboxRecord, reason: &str) -> Result<(), StoreError> {

@@ -167,6 +167,10 @@ pub trait OutboxRepo {
     ) -> StoreResult<Vec<OutboxRecord>>;
     /// Marks a leased row sent and wipes its content; false if the lease was lost.
     async fn mark_mail_sent(&self, id: Uuid, owner: Uuid, at: Timestamp) -> StoreResult<bool>;
+    /// Marks many leased rows sent in one statement and moves their pending
+    /// invitations to `sent` (mail rows first, then invitations: the lock
+    /// order every writer follows). Returns how many mail rows were marked.
+    async fn mark_mails_sent(&self, ids: &[Uuid], owner: Uuid, at: Timestamp) -> StoreResult<u64>;
     /// Puts a leased row back for a later attempt.
     async fn retry_mail(
         &self,

@@ -3,7 +3,7 @@
 //! PostgreSQL `FOR UPDATE SKIP LOCKED` keeps claimers from waiting on each other.
 
 use async_trait::async_trait;
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 use super::{AnyConn, Exec, db_err, on_conn};
@@ -138,6 +138,44 @@ impl<T: Exec> OutboxRepo for T {
         .map_err(db_err)
         })?;
         Ok(n == 1)
+    }
+
+    async fn mark_mails_sent(&self, ids: &[Uuid], owner: Uuid, at: Timestamp) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut c = self.conn().await?;
+        on_conn!(c, |c| {
+            let mut qb = QueryBuilder::new(
+                "UPDATE mail_outbox SET status = 'sent', leased_until = NULL, body_text = NULL, body_html = NULL, last_error = NULL, sent_at = ",
+            );
+            qb.push_bind(at)
+                .push(" WHERE status = 'queued' AND lease_owner = ")
+                .push_bind(owner)
+                .push(" AND id IN (");
+            let mut list = qb.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            let marked = qb
+                .build()
+                .execute(&mut *c)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+            let mut qb = QueryBuilder::new("UPDATE invitations SET status = 'sent', sent_at = ");
+            qb.push_bind(at).push(", updated_at = ").push_bind(at).push(
+                " WHERE status = 'pending' AND id IN (SELECT invitation_id FROM mail_outbox WHERE status = 'sent' AND id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            qb.push("))");
+            qb.build().execute(&mut *c).await.map_err(db_err)?;
+            Ok(marked)
+        })
     }
 
     async fn retry_mail(
