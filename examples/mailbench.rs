@@ -76,8 +76,16 @@ impl Drop for Server {
 }
 
 fn run(env: &[(&str, String)], args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).envs(env.iter().map(|(k, v)| (*k, v.as_str()))).output().expect("run onramp");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run onramp");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -94,13 +102,23 @@ fn user(name: &str) -> String {
 }
 
 /// POSTs `n` users at concurrency 32; returns the elapsed time.
-async fn provision(client: &reqwest::Client, base: &str, token: &str, prefix: &str, n: usize) -> Duration {
+async fn provision(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    prefix: &str,
+    n: usize,
+) -> Duration {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let (client, next) = (client.clone(), next.clone());
-            let (url, token, prefix) = (format!("{base}/scim/v2/Users"), token.to_string(), prefix.to_string());
+            let (url, token, prefix) = (
+                format!("{base}/scim/v2/Users"),
+                token.to_string(),
+                prefix.to_string(),
+            );
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -129,14 +147,30 @@ async fn provision(client: &reqwest::Client, base: &str, token: &str, prefix: &s
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: usize = args.iter().position(|a| a == "--users").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(10_000);
-    let pg = args.iter().position(|a| a == "--pg").and_then(|i| args.get(i + 1)).cloned();
+    let n: usize = args
+        .iter()
+        .position(|a| a == "--users")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let pg = args
+        .iter()
+        .position(|a| a == "--pg")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let dir = tempfile::tempdir().expect("tmp");
     let count = Arc::new(AtomicUsize::new(0));
     let smtp_port = smtp_sink(count.clone()).await;
-    let http_port = StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let http_port = StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let env = vec![
-        ("ONRAMP_DATABASE__URL", pg.unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display()))),
+        (
+            "ONRAMP_DATABASE__URL",
+            pg.unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display())),
+        ),
         ("ONRAMP_HTTP__BIND", format!("127.0.0.1:{http_port}")),
         ("ONRAMP_LOG__LEVEL", "warn".to_string()),
         ("ONRAMP_MAIL__TRANSPORT", "smtp".to_string()),
@@ -144,7 +178,8 @@ async fn main() {
         ("ONRAMP_MAIL__SMTP__PORT", smtp_port.to_string()),
         ("ONRAMP_MAIL__SMTP__TLS", "none".to_string()),
     ];
-    let org: serde_json::Value = serde_json::from_str(&run(&env, &["org", "create", "--name", "Mail Bench"])).unwrap();
+    let org: serde_json::Value =
+        serde_json::from_str(&run(&env, &["org", "create", "--name", "Mail Bench"])).unwrap();
     let org_id = org["id"].as_str().unwrap().to_string();
     let token = run(&env, &["scim-token", "create", "--org", &org_id]);
     let _server = Server(
@@ -156,7 +191,10 @@ async fn main() {
             .expect("server"),
     );
     let base = format!("http://127.0.0.1:{http_port}");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
     for _ in 0..400 {
         if client.get(format!("{base}/healthz")).send().await.is_ok() {
             break;
@@ -181,9 +219,21 @@ async fn main() {
     println!("| --- | --- |");
     println!("| users provisioned (c=32) | {n} |");
     println!("| invitation mails accepted by SMTP | {delivered} |");
-    println!("| first POST → last mail accepted | {:.2} s |", total.as_secs_f64());
-    println!("| mails/s end to end | {:.0} |", delivered as f64 / total.as_secs_f64());
-    println!("| W1 with invitations on | {:.0} users/s |", rate(with_invites));
+    println!(
+        "| first POST → last mail accepted | {:.2} s |",
+        total.as_secs_f64()
+    );
+    println!(
+        "| mails/s end to end | {:.0} |",
+        delivered as f64 / total.as_secs_f64()
+    );
+    println!(
+        "| W1 with invitations on | {:.0} users/s |",
+        rate(with_invites)
+    );
     println!("| W1 with invitations off | {:.0} users/s |", rate(without));
-    println!("| provisioning slowdown from invitations | {:.1} % |", (1.0 - rate(with_invites) / rate(without)) * 100.0);
+    println!(
+        "| provisioning slowdown from invitations | {:.1} % |",
+        (1.0 - rate(with_invites) / rate(without)) * 100.0
+    );
 }
