@@ -9,8 +9,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::protocol::{
-    BulkLimits, BulkMethod, BulkOpResult, BulkOperation, ResourceType, ScimError, bulk_response,
-    parse_bulk, plan_order, resolve_bulk_ids, resolve_id,
+    BulkLimits, BulkMethod, BulkOpResult, BulkOperation, ScimError, bulk_response, parse_bulk,
+    plan_order, resolve_bulk_ids, resolve_id,
 };
 use super::service::{Precondition, Projection, ScimResource, ScimService};
 
@@ -119,35 +119,20 @@ impl ScimService {
             id.clone()
                 .ok_or_else(|| ScimError::invalid_path("the operation needs a resource id"))
         };
-        match (op.method, op.resource) {
-            (BulkMethod::Post, ResourceType::User) => {
-                self.create_user(org_id, &data, &projection).await
-            }
-            (BulkMethod::Post, ResourceType::Group) => {
-                self.create_group(org_id, &data, &projection).await
-            }
-            (BulkMethod::Put, ResourceType::User) => {
-                self.replace_user(org_id, &need_id()?, &data, &pre, &projection)
+        let rt = op.resource;
+        match op.method {
+            BulkMethod::Post => self.create(rt, org_id, &data, &projection).await,
+            BulkMethod::Put => {
+                self.replace(rt, org_id, &need_id()?, &data, &pre, &projection)
                     .await
             }
-            (BulkMethod::Put, ResourceType::Group) => {
-                self.replace_group(org_id, &need_id()?, &data, &pre, &projection)
+            BulkMethod::Patch => {
+                self.patch(rt, org_id, &need_id()?, &data, &pre, &projection)
                     .await
             }
-            (BulkMethod::Patch, ResourceType::User) => {
-                self.patch_user(org_id, &need_id()?, &data, &pre, &projection)
-                    .await
-            }
-            (BulkMethod::Patch, ResourceType::Group) => {
-                self.patch_group(org_id, &need_id()?, &data, &pre, &projection)
-                    .await
-            }
-            (BulkMethod::Delete, rt) => {
+            BulkMethod::Delete => {
                 let id = need_id()?;
-                match rt {
-                    ResourceType::User => self.delete_user(org_id, &id, &pre).await?,
-                    ResourceType::Group => self.delete_group(org_id, &id, &pre).await?,
-                }
+                self.delete(rt, org_id, &id, &pre).await?;
                 Ok(ScimResource {
                     body: Value::Null,
                     etag: String::new(),

@@ -30,37 +30,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/Me").route(web::route().to(me)))
             .service(resource("/.search").route(web::post().to(search_root)))
             .service(resource("/Bulk").route(web::post().to(bulk)))
-            .service(
-                resource("/Users")
-                    .route(web::get().to(list_users))
-                    .route(web::post().to(create_user)),
-            )
-            .service(resource("/Users/.search").route(web::post().to(search_users)))
-            .service(
-                resource("/Users/{id}")
-                    .route(web::get().to(get_user))
-                    .route(web::put().to(replace_user))
-                    .route(web::patch().to(patch_user))
-                    .route(web::delete().to(delete_user)),
-            )
-            .service(
-                resource("/Groups")
-                    .route(web::get().to(list_groups))
-                    .route(web::post().to(create_group)),
-            )
-            .service(resource("/Groups/.search").route(web::post().to(search_groups)))
-            .service(
-                resource("/Groups/{id}")
-                    .route(web::get().to(get_group))
-                    .route(web::put().to(replace_group))
-                    .route(web::patch().to(patch_group))
-                    .route(web::delete().to(delete_group)),
-            )
+            .configure(|c| resources(c, ResourceType::User))
+            .configure(|c| resources(c, ResourceType::Group))
             .default_service(web::to(scim_not_found)),
     );
 }
 
 type Reply = Result<HttpResponse, ScimFailure>;
+
+/// `/Users` or `/Groups`: list, create, search, and each resource by id.
+fn resources(cfg: &mut web::ServiceConfig, rt: ResourceType) {
+    let base = rt.endpoint();
+    let kind = web::Data::new(rt);
+    cfg.service(
+        resource(base)
+            .app_data(kind.clone())
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        resource(&format!("{base}/.search"))
+            .app_data(kind.clone())
+            .route(web::post().to(search)),
+    )
+    .service(
+        resource(&format!("{base}/{{id}}"))
+            .app_data(kind)
+            .route(web::get().to(get))
+            .route(web::put().to(replace))
+            .route(web::patch().to(patch))
+            .route(web::delete().to(delete)),
+    );
+}
 
 /// A resource whose other methods get 405 in SCIM's error format.
 fn resource(path: &str) -> actix_web::Resource {
@@ -142,47 +143,22 @@ fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ScimError> {
         .map_err(|_| ScimError::invalid_value("the query string is malformed"))
 }
 
-async fn list_users(auth: ScimAuth, state: web::Data<AppState>, req: HttpRequest) -> Reply {
+/// The resource type a route serves (set as resource data at registration).
+type Kind = web::Data<ResourceType>;
+
+async fn list(auth: ScimAuth, state: web::Data<AppState>, rt: Kind, req: HttpRequest) -> Reply {
     let q = ListQuery::from_pairs(&query_pairs(&req)?)?;
     Ok(scim_json(
         200,
-        &state
-            .scim
-            .list(auth.0.org_id, ResourceType::User, &q)
-            .await?,
+        &state.scim.list(auth.0.org_id, **rt, &q).await?,
     ))
 }
 
-async fn list_groups(auth: ScimAuth, state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let q = ListQuery::from_pairs(&query_pairs(&req)?)?;
-    Ok(scim_json(
-        200,
-        &state
-            .scim
-            .list(auth.0.org_id, ResourceType::Group, &q)
-            .await?,
-    ))
-}
-
-async fn search_users(auth: ScimAuth, state: web::Data<AppState>, body: ScimBody) -> Reply {
+async fn search(auth: ScimAuth, state: web::Data<AppState>, rt: Kind, body: ScimBody) -> Reply {
     let q = ListQuery::from_search_body(&body.0)?;
     Ok(scim_json(
         200,
-        &state
-            .scim
-            .list(auth.0.org_id, ResourceType::User, &q)
-            .await?,
-    ))
-}
-
-async fn search_groups(auth: ScimAuth, state: web::Data<AppState>, body: ScimBody) -> Reply {
-    let q = ListQuery::from_search_body(&body.0)?;
-    Ok(scim_json(
-        200,
-        &state
-            .scim
-            .list(auth.0.org_id, ResourceType::Group, &q)
-            .await?,
+        &state.scim.list(auth.0.org_id, **rt, &q).await?,
     ))
 }
 
@@ -233,140 +209,74 @@ async fn bulk(auth: ScimAuth, state: web::Data<AppState>, body: ScimBody) -> Rep
     ))
 }
 
-async fn create_user(
+async fn create(
     auth: ScimAuth,
     state: web::Data<AppState>,
+    rt: Kind,
     req: HttpRequest,
     body: ScimBody,
 ) -> Reply {
     let p = projection(&req)?;
-    Ok(respond(
-        201,
-        state.scim.create_user(auth.0.org_id, &body.0, &p).await?,
-    ))
+    let r = state.scim.create(**rt, auth.0.org_id, &body.0, &p).await?;
+    Ok(respond(201, r))
 }
 
-async fn get_user(
+async fn get(
     auth: ScimAuth,
     state: web::Data<AppState>,
+    rt: Kind,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Reply {
     let p = projection(&req)?;
-    Ok(respond_get(
-        &req,
-        state.scim.get_user(auth.0.org_id, &id, &p).await?,
-    ))
+    let r = state.scim.get(**rt, auth.0.org_id, &id, &p).await?;
+    Ok(respond_get(&req, r))
 }
 
-async fn replace_user(
+async fn replace(
     auth: ScimAuth,
     state: web::Data<AppState>,
+    rt: Kind,
     req: HttpRequest,
     id: web::Path<String>,
     body: ScimBody,
 ) -> Reply {
     let p = projection(&req)?;
+    let pre = precondition(&req);
     let r = state
         .scim
-        .replace_user(auth.0.org_id, &id, &body.0, &precondition(&req), &p)
+        .replace(**rt, auth.0.org_id, &id, &body.0, &pre, &p)
         .await?;
     Ok(respond(200, r))
 }
 
-async fn patch_user(
+async fn patch(
     auth: ScimAuth,
     state: web::Data<AppState>,
+    rt: Kind,
     req: HttpRequest,
     id: web::Path<String>,
     body: ScimBody,
 ) -> Reply {
     let p = projection(&req)?;
+    let pre = precondition(&req);
     let r = state
         .scim
-        .patch_user(auth.0.org_id, &id, &body.0, &precondition(&req), &p)
+        .patch(**rt, auth.0.org_id, &id, &body.0, &pre, &p)
         .await?;
     Ok(respond(200, r))
 }
 
-async fn delete_user(
+async fn delete(
     auth: ScimAuth,
     state: web::Data<AppState>,
+    rt: Kind,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Reply {
     state
         .scim
-        .delete_user(auth.0.org_id, &id, &precondition(&req))
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-async fn create_group(
-    auth: ScimAuth,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: ScimBody,
-) -> Reply {
-    let p = projection(&req)?;
-    Ok(respond(
-        201,
-        state.scim.create_group(auth.0.org_id, &body.0, &p).await?,
-    ))
-}
-
-async fn get_group(
-    auth: ScimAuth,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
-) -> Reply {
-    let p = projection(&req)?;
-    Ok(respond_get(
-        &req,
-        state.scim.get_group(auth.0.org_id, &id, &p).await?,
-    ))
-}
-
-async fn replace_group(
-    auth: ScimAuth,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: ScimBody,
-) -> Reply {
-    let p = projection(&req)?;
-    let r = state
-        .scim
-        .replace_group(auth.0.org_id, &id, &body.0, &precondition(&req), &p)
-        .await?;
-    Ok(respond(200, r))
-}
-
-async fn patch_group(
-    auth: ScimAuth,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: ScimBody,
-) -> Reply {
-    let p = projection(&req)?;
-    let r = state
-        .scim
-        .patch_group(auth.0.org_id, &id, &body.0, &precondition(&req), &p)
-        .await?;
-    Ok(respond(200, r))
-}
-
-async fn delete_group(
-    auth: ScimAuth,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
-) -> Reply {
-    state
-        .scim
-        .delete_group(auth.0.org_id, &id, &precondition(&req))
+        .delete(**rt, auth.0.org_id, &id, &precondition(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -164,6 +164,79 @@ impl ScimService {
     }
 }
 
+/// One entry point per operation for either resource type, so handlers and
+/// Bulk dispatch in one place.
+impl ScimService {
+    pub async fn create(
+        &self,
+        rt: ResourceType,
+        org_id: Uuid,
+        body: &Value,
+        projection: &Projection,
+    ) -> Result<ScimResource, ScimError> {
+        match rt {
+            ResourceType::User => self.create_user(org_id, body, projection).await,
+            ResourceType::Group => self.create_group(org_id, body, projection).await,
+        }
+    }
+
+    pub async fn get(
+        &self,
+        rt: ResourceType,
+        org_id: Uuid,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<ScimResource, ScimError> {
+        match rt {
+            ResourceType::User => self.get_user(org_id, id, projection).await,
+            ResourceType::Group => self.get_group(org_id, id, projection).await,
+        }
+    }
+
+    pub async fn replace(
+        &self,
+        rt: ResourceType,
+        org_id: Uuid,
+        id: &str,
+        body: &Value,
+        pre: &Precondition,
+        projection: &Projection,
+    ) -> Result<ScimResource, ScimError> {
+        match rt {
+            ResourceType::User => self.replace_user(org_id, id, body, pre, projection).await,
+            ResourceType::Group => self.replace_group(org_id, id, body, pre, projection).await,
+        }
+    }
+
+    pub async fn patch(
+        &self,
+        rt: ResourceType,
+        org_id: Uuid,
+        id: &str,
+        body: &Value,
+        pre: &Precondition,
+        projection: &Projection,
+    ) -> Result<ScimResource, ScimError> {
+        match rt {
+            ResourceType::User => self.patch_user(org_id, id, body, pre, projection).await,
+            ResourceType::Group => self.patch_group(org_id, id, body, pre, projection).await,
+        }
+    }
+
+    pub async fn delete(
+        &self,
+        rt: ResourceType,
+        org_id: Uuid,
+        id: &str,
+        pre: &Precondition,
+    ) -> Result<(), ScimError> {
+        match rt {
+            ResourceType::User => self.delete_user(org_id, id, pre).await,
+            ResourceType::Group => self.delete_group(org_id, id, pre).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,44 +82,11 @@ impl<T: Exec> ScimGroupRepo for T {
     }
 
     async fn group_by_id(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<GroupRecord>> {
-        let mut c = self.conn().await?;
-        let row: Option<GroupRow> = on_conn!(c, |c| {
-            sqlx::query_as(
-            "SELECT r.id, r.org_id, r.display_name, r.external_id, r.resource, r.version, r.created_at, r.updated_at \
-             FROM scim_groups r WHERE r.org_id = $1 AND r.id = $2"
-        )
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(c)
-        .await
-        .map_err(db_err)
-        })?;
-        Ok(row.map(Into::into))
+        fetch_group(self, org_id, id, false).await
     }
 
     async fn group_for_update(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<GroupRecord>> {
-        let mut c = self.conn().await?;
-        let row: Option<GroupRow> = match c.get() {
-            AnyConn::Sqlite(c) => sqlx::query_as(
-                "SELECT r.id, r.org_id, r.display_name, r.external_id, r.resource, r.version, r.created_at, r.updated_at \
-                 FROM scim_groups r WHERE r.org_id = $1 AND r.id = $2",
-            )
-            .bind(org_id)
-            .bind(id)
-            .fetch_optional(c)
-            .await
-            .map_err(db_err)?,
-            AnyConn::Pg(c) => sqlx::query_as(
-                "SELECT r.id, r.org_id, r.display_name, r.external_id, r.resource, r.version, r.created_at, r.updated_at \
-                 FROM scim_groups r WHERE r.org_id = $1 AND r.id = $2 FOR UPDATE",
-            )
-            .bind(org_id)
-            .bind(id)
-            .fetch_optional(c)
-            .await
-            .map_err(db_err)?,
-        };
-        Ok(row.map(Into::into))
+        fetch_group(self, org_id, id, true).await
     }
 
     async fn update_group(&self, g: &GroupRecord, expected_version: i64) -> StoreResult<bool> {
@@ -304,4 +271,30 @@ impl<T: Exec> ScimGroupRepo for T {
         }
         Ok(out)
     }
+}
+
+/// One group of the organization; `lock` holds its row until the
+/// transaction ends (PostgreSQL `FOR UPDATE`; SQLite transactions here begin
+/// IMMEDIATE and already hold the write lock).
+async fn fetch_group<T: Exec + ?Sized>(
+    store: &T,
+    org_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> StoreResult<Option<GroupRecord>> {
+    let mut c = store.conn().await?;
+    let lock = match c.get() {
+        AnyConn::Pg(_) if lock => " FOR UPDATE",
+        _ => "",
+    };
+    let sql = format!(
+        "SELECT {GROUP_COLUMNS} FROM scim_groups r WHERE r.org_id = $1 AND r.id = $2{lock}"
+    );
+    let row: Option<GroupRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(c)
+        .await
+        .map_err(db_err))?;
+    Ok(row.map(Into::into))
 }

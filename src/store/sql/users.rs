@@ -83,46 +83,11 @@ impl<T: Exec> ScimUserRepo for T {
     }
 
     async fn user_by_id(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<UserRecord>> {
-        let mut c = self.conn().await?;
-        let row: Option<UserRow> = on_conn!(c, |c| {
-            sqlx::query_as(
-            "SELECT r.id, r.org_id, r.user_name, r.external_id, r.display_name, r.active, r.resource, r.password_hash, r.version, r.created_at, r.updated_at \
-             FROM scim_users r WHERE r.org_id = $1 AND r.id = $2"
-        )
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(c)
-        .await
-        .map_err(db_err)
-        })?;
-        Ok(row.map(Into::into))
+        fetch_user(self, org_id, id, false).await
     }
 
     async fn user_for_update(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<UserRecord>> {
-        let mut c = self.conn().await?;
-        // SQLite transactions here start with BEGIN IMMEDIATE, which already
-        // holds the write lock; PostgreSQL locks the row.
-        let row: Option<UserRow> = match c.get() {
-            AnyConn::Sqlite(c) => sqlx::query_as(
-                "SELECT r.id, r.org_id, r.user_name, r.external_id, r.display_name, r.active, r.resource, r.password_hash, r.version, r.created_at, r.updated_at \
-                 FROM scim_users r WHERE r.org_id = $1 AND r.id = $2",
-            )
-            .bind(org_id)
-            .bind(id)
-            .fetch_optional(c)
-            .await
-            .map_err(db_err)?,
-            AnyConn::Pg(c) => sqlx::query_as(
-                "SELECT r.id, r.org_id, r.user_name, r.external_id, r.display_name, r.active, r.resource, r.password_hash, r.version, r.created_at, r.updated_at \
-                 FROM scim_users r WHERE r.org_id = $1 AND r.id = $2 FOR UPDATE",
-            )
-            .bind(org_id)
-            .bind(id)
-            .fetch_optional(c)
-            .await
-            .map_err(db_err)?,
-        };
-        Ok(row.map(Into::into))
+        fetch_user(self, org_id, id, true).await
     }
 
     async fn update_user(
@@ -252,4 +217,29 @@ async fn write_emails(
         }
         Ok(())
     })
+}
+
+/// One user of the organization; `lock` holds its row until the
+/// transaction ends (PostgreSQL `FOR UPDATE`; SQLite transactions here begin
+/// IMMEDIATE and already hold the write lock).
+async fn fetch_user<T: Exec + ?Sized>(
+    store: &T,
+    org_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> StoreResult<Option<UserRecord>> {
+    let mut c = store.conn().await?;
+    let lock = match c.get() {
+        AnyConn::Pg(_) if lock => " FOR UPDATE",
+        _ => "",
+    };
+    let sql =
+        format!("SELECT {USER_COLUMNS} FROM scim_users r WHERE r.org_id = $1 AND r.id = $2{lock}");
+    let row: Option<UserRow> = on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(c)
+        .await
+        .map_err(db_err))?;
+    Ok(row.map(Into::into))
 }
