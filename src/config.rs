@@ -31,6 +31,9 @@ pub struct HttpConfig {
     pub body_limit: usize,
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    /// How long a validated SCIM token or an organization's settings are
+    /// trusted without asking the database.
+    pub tenancy_cache_ms: u64,
 }
 
 /// An absolute http(s) URL without a trailing slash.

@@ -31,11 +31,15 @@ pub struct AppState {
 impl AppState {
     /// `wake` is this process's outbox worker, when it runs one.
     pub fn new(config: Config, store: DynStore, wake: Option<Arc<tokio::sync::Notify>>) -> Self {
+        let tenancy = TenancyService::new(store.clone()).caching(std::time::Duration::from_millis(
+            config.http.tenancy_cache_ms,
+        ));
         let mut invitations = InvitationService::new(
             store.clone(),
             config.http.public_url.as_str(),
             &config.mail.from,
-        );
+        )
+        .with_org_cache(tenancy.org_cache());
         if let Some(w) = wake {
             invitations = invitations.waking(w);
         }
@@ -46,7 +50,7 @@ impl AppState {
             invitations,
             join_limits: Arc::new(crate::join::JoinLimits::default()),
             config: Arc::new(config),
-            tenancy: TenancyService::new(store.clone()),
+            tenancy,
             store,
             metrics: Arc::new(metrics::Metrics::new()),
         }

@@ -15,7 +15,7 @@ use crate::scim::{UserChange, UserChangeHook};
 use crate::store::invitations::{InvitationRecord, InvitationStatus, OutboxRecord, OutboxStatus};
 use crate::store::scim::ChangeKind;
 use crate::store::{DynStore, Organization, Repos, StoreError, Timestamp};
-use crate::tenancy::token;
+use crate::tenancy::{OrgCache, token};
 
 /// The kind prefix of invitation tokens.
 const TOKEN_KIND: &str = "inv";
@@ -60,6 +60,7 @@ pub struct InvitationService {
     from: String,
     /// Wakes this process's outbox worker when new mail was committed.
     wake: Option<Arc<Notify>>,
+    orgs: OrgCache,
 }
 
 impl InvitationService {
@@ -69,7 +70,14 @@ impl InvitationService {
             public_url: public_url.trim_end_matches('/').to_string(),
             from: from.to_string(),
             wake: None,
+            orgs: OrgCache::default(),
         }
+    }
+
+    /// The same service, reading organizations through `orgs`.
+    pub fn with_org_cache(mut self, orgs: OrgCache) -> Self {
+        self.orgs = orgs;
+        self
     }
 
     /// The same service, waking `worker` after queuing mail.
@@ -192,15 +200,19 @@ impl InvitationService {
         change: &UserChange<'_>,
         resource: &Value,
     ) -> Result<(), StoreError> {
-        let Some(org) = tx.org_by_id(change.org_id).await? else {
+        let Some(org) = self.orgs.get(tx, change.org_id).await? else {
             return Ok(());
         };
         if !org.settings.auto_invite {
             return Ok(());
         }
-        let existing = tx
-            .invitations_of_user(change.org_id, change.user_id)
-            .await?;
+        // A user created in this transaction has no invitations yet.
+        let existing = if change.kind == ChangeKind::Created {
+            Vec::new()
+        } else {
+            tx.invitations_of_user(change.org_id, change.user_id)
+                .await?
+        };
         if existing
             .iter()
             .any(|i| i.status == InvitationStatus::Accepted || i.status.is_live())

@@ -1,7 +1,8 @@
 //! Organizations and their SCIM bearer tokens: creating them, and turning a
 //! presented token into the organization it belongs to. Knows no HTTP.
 
+mod cache;
 mod service;
 pub mod token;
 
-pub use service::{NewOrg, ScimPrincipal, TenancyError, TenancyService};
+pub use service::{NewOrg, OrgCache, ScimPrincipal, TenancyError, TenancyService};

@@ -1,12 +1,16 @@
 //! Tenancy use cases.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::cache::TtlCache;
 use super::token;
-use crate::store::{DynStore, OrgSettings, Organization, ScimTokenRecord, StoreError, Timestamp};
+use crate::store::{
+    DynStore, OrgRepo, OrgSettings, Organization, ScimTokenRecord, StoreError, Timestamp,
+};
 
 /// The kind prefix of SCIM tokens.
 const SCIM_TOKEN_KIND: &str = "scim";
@@ -54,11 +58,70 @@ pub struct CreatedToken {
 #[derive(Clone)]
 pub struct TenancyService {
     store: DynStore,
+    /// Valid SCIM tokens by hash (never unknown or revoked ones), so that a
+    /// directory's burst of requests costs one lookup, not one per request.
+    tokens: Option<Arc<TtlCache<Vec<u8>, ScimPrincipal>>>,
+    orgs: OrgCache,
+}
+
+/// Organizations by id, shared by the services of one process (invitations
+/// read the organization on every provisioned user).
+#[derive(Clone, Default)]
+pub struct OrgCache(Option<Arc<TtlCache<Uuid, Arc<Organization>>>>);
+
+impl OrgCache {
+    pub fn new(ttl: Duration) -> Self {
+        OrgCache(TtlCache::new(ttl))
+    }
+
+    /// The organization, from the cache or else from `repo` (a transaction
+    /// or the store).
+    pub async fn get(
+        &self,
+        repo: &(impl OrgRepo + ?Sized),
+        id: Uuid,
+    ) -> Result<Option<Arc<Organization>>, StoreError> {
+        let Some(cache) = &self.0 else {
+            return Ok(repo.org_by_id(id).await?.map(Arc::new));
+        };
+        if let Some(org) = cache.get(&id) {
+            return Ok(Some(org));
+        }
+        let ticket = cache.ticket();
+        let org = repo.org_by_id(id).await?.map(Arc::new);
+        if let Some(org) = &org {
+            cache.put(id, org.clone(), ticket);
+        }
+        Ok(org)
+    }
+
+    fn forget(&self, id: Uuid) {
+        if let Some(cache) = &self.0 {
+            cache.invalidate(|k, _| *k == id);
+        }
+    }
 }
 
 impl TenancyService {
     pub fn new(store: DynStore) -> Self {
-        TenancyService { store }
+        TenancyService {
+            store,
+            tokens: None,
+            orgs: OrgCache::default(),
+        }
+    }
+
+    /// The same service, remembering valid SCIM tokens and organizations for
+    /// `ttl` (zero: never).
+    pub fn caching(mut self, ttl: Duration) -> Self {
+        self.tokens = TtlCache::new(ttl);
+        self.orgs = OrgCache::new(ttl);
+        self
+    }
+
+    /// The organization cache, for the other services of this process.
+    pub fn org_cache(&self) -> OrgCache {
+        self.orgs.clone()
     }
 
     pub async fn create_org(&self, new: NewOrg) -> Result<Organization, TenancyError> {
@@ -132,7 +195,9 @@ impl TenancyService {
                 "the invitation lifetime must be 1 to 365 days".into(),
             ));
         }
-        if !self.store.update_org_settings(id, &org.settings).await? {
+        let updated = self.store.update_org_settings(id, &org.settings).await?;
+        self.orgs.forget(id);
+        if !updated {
             return Err(TenancyError::NoSuchOrg(id));
         }
         Ok(org)
@@ -179,7 +244,11 @@ impl TenancyService {
     }
 
     pub async fn revoke_scim_token(&self, id: Uuid) -> Result<(), TenancyError> {
-        if self.store.revoke_scim_token(id, Timestamp::now()).await? {
+        let revoked = self.store.revoke_scim_token(id, Timestamp::now()).await?;
+        if let Some(cache) = &self.tokens {
+            cache.invalidate(|_, p| p.token_id == id);
+        }
+        if revoked {
             Ok(())
         } else {
             Err(TenancyError::NoSuchToken(id))
@@ -195,11 +264,12 @@ impl TenancyService {
         if !token::well_formed(SCIM_TOKEN_KIND, presented) {
             return Ok(None);
         }
-        let Some(record) = self
-            .store
-            .scim_token_by_hash(&token::hash(presented))
-            .await?
-        else {
+        let hash = token::hash(presented);
+        if let Some(principal) = self.tokens.as_ref().and_then(|c| c.get(&hash)) {
+            return Ok(Some(principal));
+        }
+        let ticket = self.tokens.as_ref().map(|c| c.ticket());
+        let Some(record) = self.store.scim_token_by_hash(&hash).await? else {
             return Ok(None);
         };
         if record.revoked_at.is_some() {
@@ -215,10 +285,14 @@ impl TenancyService {
                 tracing::warn!(error = %e, "could not record SCIM token use");
             }
         }
-        Ok(Some(ScimPrincipal {
+        let principal = ScimPrincipal {
             org_id: record.org_id,
             token_id: record.id,
-        }))
+        };
+        if let (Some(cache), Some(ticket)) = (&self.tokens, ticket) {
+            cache.put(hash, principal, ticket);
+        }
+        Ok(Some(principal))
     }
 
     /// Whether any organization exists yet (for the first-start hint).

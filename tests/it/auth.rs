@@ -189,3 +189,28 @@ async fn me_is_not_implemented_in_scim_format() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "501");
 }
+
+#[tokio::test]
+async fn a_token_revoked_by_another_process_stops_working_within_the_cache_time() {
+    for backend in backends() {
+        let db = crate::helpers::TestDb::new(backend).await;
+        let app = crate::helpers::spawn_app_on(db, |c| c.http.tenancy_cache_ms = 300).await;
+        let (org, token) = app.org_with_token("Acme").await;
+        let status = || async {
+            app.client
+                .get(app.url(SPC))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(status().await, 200, "{backend:?}");
+        // The CLI or another instance: its own service, sharing only the database.
+        let elsewhere = onramp::tenancy::TenancyService::new(app.store.clone());
+        let id = elsewhere.list_scim_tokens(org).await.unwrap()[0].id;
+        elsewhere.revoke_scim_token(id).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert_eq!(status().await, 401, "{backend:?}: the cached entry expired");
+    }
+}

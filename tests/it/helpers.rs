@@ -168,6 +168,7 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestAp
     let app = Application::build(config).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.state().store.clone();
+    let tenancy = app.state().tenancy.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async move {
         let _ = rx.await;
@@ -179,7 +180,7 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestAp
     let test_app = TestApp {
         address,
         client,
-        tenancy: TenancyService::new(store.clone()),
+        tenancy,
         store,
         db,
         mail_dir,
