@@ -108,7 +108,14 @@ impl SmtpMailer {
     /// Sorts a lettre failure for the outbox, in words an admin can act on.
     fn classify(&self, err: &lettre::transport::smtp::Error) -> MailError {
         let server = &self.server;
-        let error = if err.is_permanent() {
+        let code = err.status().map(u16::from);
+        let error = if code.is_some_and(is_auth_refusal) {
+            // Our credentials, not the message: retry until an admin fixes
+            // mail.smtp.username/password, rather than failing every invitation.
+            MailError::Transient(format!(
+                "the SMTP server {server} refused onramp's credentials (check mail.smtp.username and mail.smtp.password): {err}"
+            ))
+        } else if err.is_permanent() {
             MailError::Permanent(format!(
                 "the SMTP server {server} rejected the message: {err}"
             ))
@@ -154,6 +161,13 @@ impl Mailer for SmtpMailer {
     fn name(&self) -> &'static str {
         "smtp"
     }
+}
+
+/// 530 authentication required, 534 mechanism too weak, 535 credentials
+/// invalid, 538 encryption required (RFC 4954 §6): replies about onramp's
+/// own SMTP settings.
+fn is_auth_refusal(code: u16) -> bool {
+    matches!(code, 530 | 534 | 535 | 538)
 }
 
 impl Drop for SmtpMailer {

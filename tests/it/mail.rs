@@ -217,6 +217,24 @@ async fn smtp_550_at_mail_from_is_a_permanent_failure() {
 }
 
 #[tokio::test]
+async fn smtp_535_is_our_credentials_so_it_is_retried_not_failed() {
+    let sink = SmtpSink::start_new().await;
+    sink.reply_to_mail_from(535, 1);
+    let mailer = smtp_mailer(sink.port());
+    let err = mailer
+        .send(&envelope(1), &invitation(&long_link()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MailError::Transient(_)), "{err:?}");
+    assert!(err.to_string().contains("mail.smtp.password"), "{err}");
+    mailer
+        .send(&envelope(1), &invitation(&long_link()))
+        .await
+        .expect("fixed credentials: the retry goes through");
+    assert_eq!(sink.wait_for(1, WAIT).await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_stopped_server_is_a_transient_failure_and_the_pool_recovers_when_it_returns() {
     let mut sink = SmtpSink::start_new().await;
     let mailer = smtp_mailer(sink.port());
