@@ -102,10 +102,13 @@ impl OutboxWorker {
         let now = Timestamp::now();
         let lease_until = now
             .plus(time::Duration::try_from(self.settings.lease).unwrap_or(time::Duration::MINUTE));
-        let claimed = self
-            .store
+        // In a transaction, so that on SQLite the claim queues with this
+        // process's other writers instead of in SQLite's busy handler.
+        let tx = self.store.begin().await?;
+        let claimed = tx
             .claim_mail(self.owner, now, lease_until, self.settings.batch)
             .await?;
+        tx.commit().await?;
         let n = claimed.len();
         let results: Vec<Result<Option<Uuid>, StoreError>> = futures_util::stream::iter(claimed)
             .map(|mail| self.deliver(mail))
@@ -146,10 +149,9 @@ impl OutboxWorker {
                 tracing::warn!(message_id = %mail.message_id, attempt = mail.attempts, error = %reason, retry_in_ms = delay.as_millis() as u64, "mail delivery will be retried");
                 let next = Timestamp::now()
                     .plus(time::Duration::try_from(delay).unwrap_or(time::Duration::MINUTE));
-                self.store
-                    .retry_mail(mail.id, self.owner, next, &reason)
-                    .await
-                    .map(|_| None)
+                let tx = self.store.begin().await?;
+                tx.retry_mail(mail.id, self.owner, next, &reason).await?;
+                tx.commit().await.map(|_| None)
             }
             Err(MailError::Transient(reason)) => {
                 let reason = format!("gave up after {} attempts: {reason}", mail.attempts);

@@ -125,22 +125,16 @@ impl ScimService {
         }
         let (resources, last_id) = match rt {
             ResourceType::User => {
-                let users = self
+                let (users, groups) = self
                     .store
-                    .list_users(org_id, &spec)
-                    .await
-                    .map_err(internal)?;
-                let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
-                let groups = self
-                    .store
-                    .groups_of_users(org_id, &ids)
+                    .list_users(org_id, &spec, true)
                     .await
                     .map_err(internal)?;
                 let docs = users
                     .iter()
                     .map(|u| projection.apply(&self.user_document(u, &groups), rt))
                     .collect::<Vec<_>>();
-                (docs, ids.last().copied())
+                (docs, users.last().map(|u| u.id))
             }
             ResourceType::Group => {
                 let groups = self

@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use super::filter::{Backend, Fragment, compile, order_expr};
 use super::groups::{GROUP_COLUMNS, GroupRow};
-use super::users::{USER_COLUMNS, UserRow};
+use super::users::{USER_COLUMNS, UserRow, groups_of};
 use super::{Exec, db_err, on_conn};
 use crate::store::StoreResult;
 use crate::store::query::{Cond, Resource};
-use crate::store::scim::{GroupRecord, ListSpec, ScimListRepo, UserRecord};
+use crate::store::scim::{GroupRecord, ListSpec, ScimListRepo, UserGroupRow, UserRecord};
 
 /// A query builder of either backend that can take a compiled fragment.
 trait Sink {
@@ -69,8 +69,10 @@ where
     } else {
         qb.text(" ORDER BY r.id ASC");
     }
-    qb.text(" LIMIT ");
-    qb.int(spec.limit.min(i64::MAX as u64) as i64);
+    // The limit is written into the SQL, not bound: SQLite re-prepares a
+    // statement whose `LIMIT ?` was re-bound (it may plan by the value), which
+    // cost a full parse per list. Few distinct page sizes are ever asked for.
+    qb.text(&format!(" LIMIT {}", spec.limit.min(i64::MAX as u64)));
     qb.text(" OFFSET ");
     qb.int(spec.offset.min(i64::MAX as u64) as i64);
 }
@@ -108,7 +110,13 @@ impl Binder for QueryBuilder<Postgres> {
 
 #[async_trait]
 impl<T: Exec> ScimListRepo for T {
-    async fn list_users(&self, org_id: Uuid, spec: &ListSpec) -> StoreResult<Vec<UserRecord>> {
+    async fn list_users(
+        &self,
+        org_id: Uuid,
+        spec: &ListSpec,
+        with_groups: bool,
+    ) -> StoreResult<(Vec<UserRecord>, Vec<UserGroupRow>)> {
+        // Both queries on one connection: one checkout from the pool, not two.
         let mut c = self.conn().await?;
         let rows: Vec<UserRow> = on_conn!(c, |c| {
             let mut qb = QueryBuilder::new("");
@@ -118,7 +126,14 @@ impl<T: Exec> ScimListRepo for T {
                 .await
                 .map_err(db_err)?
         });
-        Ok(rows.into_iter().map(Into::into).collect())
+        let users: Vec<UserRecord> = rows.into_iter().map(Into::into).collect();
+        let groups = if with_groups {
+            let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+            groups_of(&mut c, org_id, &ids).await?
+        } else {
+            Vec::new()
+        };
+        Ok((users, groups))
     }
 
     async fn list_groups(&self, org_id: Uuid, spec: &ListSpec) -> StoreResult<Vec<GroupRecord>> {

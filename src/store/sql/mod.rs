@@ -21,7 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 
 use super::{PoolState, Store, StoreError, StoreResult, Transaction};
 
@@ -38,11 +38,22 @@ pub(crate) enum Db {
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     db: Db,
+    /// SQLite has one writer at a time. Writers of this process queue here,
+    /// in order, rather than in SQLite's busy handler, which sleeps (1 ms,
+    /// 2 ms, 5 ms, …) between attempts and so caps write throughput.
+    write_gate: Arc<Mutex<()>>,
+    /// SQLite: the one connection write transactions run on. A connection
+    /// drops its page cache whenever another connection has written, so with
+    /// writes spread over the pool every write re-read its B-tree pages from
+    /// the file; on one connection its cache stays warm.
+    writer: Option<sqlx::SqlitePool>,
 }
 
 /// An open transaction; repositories called on it share its connection.
 pub struct SqlTx {
     inner: Mutex<TxInner>,
+    /// Held until commit or drop (SQLite only).
+    _gate: Option<OwnedMutexGuard<()>>,
 }
 
 pub(crate) enum TxInner {
@@ -112,22 +123,35 @@ macro_rules! on_conn {
 pub(crate) use on_conn;
 
 impl SqlStore {
-    pub(crate) fn new(db: Db) -> Self {
-        SqlStore { db }
+    pub(crate) fn new(db: Db, writer: Option<sqlx::SqlitePool>) -> Self {
+        SqlStore {
+            db,
+            write_gate: Arc::new(Mutex::new(())),
+            writer,
+        }
     }
 }
 
 #[async_trait]
 impl Store for SqlStore {
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
-        let inner = match &self.db {
+        let (inner, gate) = match &self.db {
             Db::Sqlite(p) => {
-                TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?)
+                let gate = self.write_gate.clone().lock_owned().await;
+                let tx = self
+                    .writer
+                    .as_ref()
+                    .unwrap_or(p)
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(db_err)?;
+                (TxInner::Sqlite(tx), Some(gate))
             }
-            Db::Postgres(p) => TxInner::Postgres(p.begin().await.map_err(db_err)?),
+            Db::Postgres(p) => (TxInner::Postgres(p.begin().await.map_err(db_err)?), None),
         };
         Ok(Box::new(SqlTx {
             inner: Mutex::new(inner),
+            _gate: gate,
         }))
     }
 
@@ -169,6 +193,9 @@ impl Store for SqlStore {
     }
 
     async fn close(&self) {
+        if let Some(w) = &self.writer {
+            w.close().await;
+        }
         match &self.db {
             Db::Sqlite(p) => p.close().await,
             Db::Postgres(p) => p.close().await,
@@ -179,6 +206,7 @@ impl Store for SqlStore {
 #[async_trait]
 impl Transaction for SqlTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
+        // The gate (a field) is released after the commit has finished.
         match self.inner.into_inner() {
             TxInner::Sqlite(tx) => tx.commit().await.map_err(db_err),
             TxInner::Postgres(tx) => tx.commit().await.map_err(db_err),

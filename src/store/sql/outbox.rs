@@ -103,11 +103,16 @@ impl<T: Exec> OutboxRepo for T {
             AnyConn::Sqlite(_) => "",
             AnyConn::Pg(_) => " FOR UPDATE SKIP LOCKED",
         };
+        let status = by_key(&mut c, "status");
+        let leased = by_key(&mut c, "leased_until");
+        // Written in, not bound: SQLite re-prepares a statement whose
+        // `LIMIT ?` is re-bound.
+        let limit = limit.max(0);
         let sql = format!(
             "UPDATE mail_outbox SET leased_until = $3, lease_owner = $1, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM mail_outbox WHERE status = 'queued' AND next_attempt_at <= $2 \
-                          AND (leased_until IS NULL OR leased_until < $2) ORDER BY next_attempt_at LIMIT $4{lock}) \
-               AND status = 'queued' AND (leased_until IS NULL OR leased_until < $2) \
+                          AND (leased_until IS NULL OR leased_until < $2) ORDER BY next_attempt_at LIMIT {limit}{lock}) \
+               AND {status} = 'queued' AND ({leased} IS NULL OR {leased} < $2) \
              RETURNING {COLUMNS}"
         );
         let rows: Vec<OutboxRow> =
@@ -115,7 +120,6 @@ impl<T: Exec> OutboxRepo for T {
                 .bind(owner)
                 .bind(now)
                 .bind(lease_until)
-                .bind(limit)
                 .fetch_all(c)
                 .await
                 .map_err(db_err))?;
@@ -145,12 +149,13 @@ impl<T: Exec> OutboxRepo for T {
             return Ok(0);
         }
         let mut c = self.conn().await?;
+        let status = by_key(&mut c, "status");
         on_conn!(c, |c| {
             let mut qb = QueryBuilder::new(
                 "UPDATE mail_outbox SET status = 'sent', leased_until = NULL, body_text = NULL, body_html = NULL, last_error = NULL, sent_at = ",
             );
             qb.push_bind(at)
-                .push(" WHERE status = 'queued' AND lease_owner = ")
+                .push(format!(" WHERE {status} = 'queued' AND lease_owner = "))
                 .push_bind(owner)
                 .push(" AND id IN (");
             let mut list = qb.separated(", ");
@@ -165,9 +170,9 @@ impl<T: Exec> OutboxRepo for T {
                 .map_err(db_err)?
                 .rows_affected();
             let mut qb = QueryBuilder::new("UPDATE invitations SET status = 'sent', sent_at = ");
-            qb.push_bind(at).push(", updated_at = ").push_bind(at).push(
-                " WHERE status = 'pending' AND id IN (SELECT invitation_id FROM mail_outbox WHERE status = 'sent' AND id IN (",
-            );
+            qb.push_bind(at).push(", updated_at = ").push_bind(at).push(format!(
+                " WHERE {status} = 'pending' AND id IN (SELECT invitation_id FROM mail_outbox WHERE {status} = 'sent' AND id IN ("
+            ));
             let mut list = qb.separated(", ");
             for id in ids {
                 list.push_bind(*id);
@@ -254,5 +259,18 @@ impl<T: Exec> OutboxRepo for T {
         .await
         .map_err(db_err))?;
         Ok(n.max(0) as u64)
+    }
+}
+
+/// `column` as a filter that SQLite must not answer from an index on it.
+///
+/// Statements that pick rows by primary key also re-check their status. On
+/// `status = 'queued'` SQLite's planner would rather walk the status index,
+/// which holds the whole backlog, than look up the few ids; a unary `+`
+/// keeps the term off the index (PostgreSQL plans these right as they are).
+fn by_key(c: &mut super::ConnGuard<'_>, column: &'static str) -> String {
+    match c.get() {
+        AnyConn::Sqlite(_) => format!("+{column}"),
+        AnyConn::Pg(_) => column.to_string(),
     }
 }

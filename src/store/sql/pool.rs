@@ -16,7 +16,7 @@ use crate::store::{Store, StoreError, StoreResult};
 /// folder when missing). Does not migrate.
 pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
     let acquire = Duration::from_secs(config.acquire_timeout_secs.max(1));
-    let db = if config.url.starts_with("sqlite:") {
+    let (db, writer) = if config.url.starts_with("sqlite:") {
         let options = SqliteConnectOptions::from_str(&config.url)
             .map_err(db_err)?
             .create_if_missing(true)
@@ -33,10 +33,19 @@ pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(acquire)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(db_err)?;
-        Db::Sqlite(pool)
+        // Write transactions queue for this one connection (see SqlStore),
+        // which keeps a larger page cache than the readers.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(acquire)
+            .connect_with(options.pragma("cache_size", "-16384"))
+            .await
+            .map_err(db_err)?;
+        (Db::Sqlite(pool), Some(writer))
     } else {
         let options = PgConnectOptions::from_str(&config.url).map_err(db_err)?;
         let pool = PgPoolOptions::new()
@@ -45,7 +54,7 @@ pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Db::Postgres(pool)
+        (Db::Postgres(pool), None)
     };
-    Ok(arc(SqlStore::new(db)))
+    Ok(arc(SqlStore::new(db, writer)))
 }

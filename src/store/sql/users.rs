@@ -157,31 +157,43 @@ impl<T: Exec> ScimUserRepo for T {
             return Ok(Vec::new());
         }
         let mut c = self.conn().await?;
-        let rows: Vec<UserGroupSqlRow> = on_conn!(c, |c| {
-            let mut qb = QueryBuilder::new(
-                "SELECT m.member_id AS user_id, g.id AS group_id, g.display_name AS display \
-                 FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id WHERE m.org_id = ",
-            );
-            qb.push_bind(org_id).push(" AND m.member_id IN (");
-            let mut list = qb.separated(", ");
-            for id in user_ids {
-                list.push_bind(*id);
-            }
-            qb.push(") ORDER BY g.display_name_lower, g.id");
-            qb.build_query_as()
-                .fetch_all(&mut *c)
-                .await
-                .map_err(db_err)?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|r| UserGroupRow {
-                user_id: r.user_id,
-                group_id: r.group_id,
-                display: r.display,
-            })
-            .collect())
+        groups_of(&mut c, org_id, user_ids).await
     }
+}
+
+/// The groups `user_ids` belong to, on a connection already checked out.
+pub(crate) async fn groups_of(
+    c: &mut super::ConnGuard<'_>,
+    org_id: Uuid,
+    user_ids: &[Uuid],
+) -> StoreResult<Vec<UserGroupRow>> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<UserGroupSqlRow> = on_conn!(c, |c| {
+        let mut qb = QueryBuilder::new(
+            "SELECT m.member_id AS user_id, g.id AS group_id, g.display_name AS display \
+             FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id WHERE m.org_id = ",
+        );
+        qb.push_bind(org_id).push(" AND m.member_id IN (");
+        let mut list = qb.separated(", ");
+        for id in user_ids {
+            list.push_bind(*id);
+        }
+        qb.push(") ORDER BY g.display_name_lower, g.id");
+        qb.build_query_as()
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|r| UserGroupRow {
+            user_id: r.user_id,
+            group_id: r.group_id,
+            display: r.display,
+        })
+        .collect())
 }
 
 /// Replaces (or, for a new user, writes) the user's email rows.
