@@ -212,6 +212,9 @@ async fn main() {
     let delivered = count.load(Ordering::Relaxed);
 
     run(&env, &["org", "set", &org_id, "--auto-invite", "false"]);
+    // A change made by another process reaches the server's organization
+    // cache within http.tenancy_cache_ms (2 s by default).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let without = provision(&client, &base, &token, "off", n).await;
 
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
