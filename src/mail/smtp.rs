@@ -140,9 +140,10 @@ impl SmtpMailer {
                     .await
                     .map_err(|e| self.unreachable(e))?;
                 tcp.set_nodelay(true).map_err(|e| self.unreachable(e))?;
-                let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
-                    .await
-                    .map_err(lettre_err)?;
+                let mut conn =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+                        .await
+                        .map_err(lettre_err)?;
                 if let (SmtpTls::Starttls, Some(params)) = (self.tls, &self.tls_parameters) {
                     if !conn.can_starttls() {
                         return Err(self.unreachable(

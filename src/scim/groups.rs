@@ -31,7 +31,7 @@ impl ScimService {
         let record = group_from(Uuid::now_v7(), org_id, normalized.resource, 1, now, now)?;
         let tx = self.store.begin().await.map_err(internal)?;
         tx.insert_group(&record).await.map_err(internal)?;
-        tx.record_change(org_id, RT.name(), record.id, ChangeKind::Created, now)
+        tx.record_change(org_id, RT.name(), record.id, ChangeKind::Created, now, 1)
             .await
             .map_err(internal)?;
         if let Some(members) = normalized.members.filter(|m| !m.is_empty()) {
@@ -40,9 +40,6 @@ impl ScimService {
                 .await
                 .map_err(internal)?;
         }
-        tx.adjust_count(org_id, RT.name(), 1)
-            .await
-            .map_err(internal)?;
         let members = self
             .members_if_wanted(&*tx, org_id, record.id, projection)
             .await?;
@@ -190,12 +187,10 @@ impl ScimService {
             gid,
             ChangeKind::Deleted,
             Timestamp::now(),
+            -1,
         )
         .await
         .map_err(internal)?;
-        tx.adjust_count(org_id, RT.name(), -1)
-            .await
-            .map_err(internal)?;
         tx.commit().await.map_err(internal)
     }
 
@@ -221,9 +216,16 @@ impl ScimService {
         } else {
             ChangeKind::Updated
         };
-        tx.record_change(record.org_id, RT.name(), record.id, kind, record.updated_at)
-            .await
-            .map_err(internal)?;
+        tx.record_change(
+            record.org_id,
+            RT.name(),
+            record.id,
+            kind,
+            record.updated_at,
+            0,
+        )
+        .await
+        .map_err(internal)?;
         let members = self
             .members_if_wanted(&*tx, record.org_id, record.id, projection)
             .await?;

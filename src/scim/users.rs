@@ -42,10 +42,7 @@ impl ScimService {
         tx.insert_user(&record, &emails_of(&record.resource))
             .await
             .map_err(|e| user_conflict(e, &record.user_name))?;
-        tx.record_change(org_id, RT.name(), record.id, ChangeKind::Created, now)
-            .await
-            .map_err(internal)?;
-        tx.adjust_count(org_id, RT.name(), 1)
+        tx.record_change(org_id, RT.name(), record.id, ChangeKind::Created, now, 1)
             .await
             .map_err(internal)?;
         let change = UserChange {
@@ -165,10 +162,7 @@ impl ScimService {
             return Err(not_found(RT, id));
         }
         let now = Timestamp::now();
-        tx.record_change(org_id, RT.name(), uid, ChangeKind::Deleted, now)
-            .await
-            .map_err(internal)?;
-        tx.adjust_count(org_id, RT.name(), -1)
+        tx.record_change(org_id, RT.name(), uid, ChangeKind::Deleted, now, -1)
             .await
             .map_err(internal)?;
         let change = UserChange {
@@ -202,9 +196,16 @@ impl ScimService {
             (true, false) => ChangeKind::Deactivated,
             _ => ChangeKind::Updated,
         };
-        tx.record_change(record.org_id, RT.name(), record.id, kind, record.updated_at)
-            .await
-            .map_err(internal)?;
+        tx.record_change(
+            record.org_id,
+            RT.name(),
+            record.id,
+            kind,
+            record.updated_at,
+            0,
+        )
+        .await
+        .map_err(internal)?;
         let change = UserChange {
             org_id: record.org_id,
             user_id: record.id,

@@ -182,6 +182,8 @@ pub trait ScimGroupRepo {
 
 #[async_trait]
 pub trait ScimLogRepo {
+    /// Records a change and adds `count_delta` to the organization's count
+    /// of `resource_type` (+1 for a creation, -1 for a deletion, else 0).
     async fn record_change(
         &self,
         org_id: Uuid,
@@ -189,6 +191,7 @@ pub trait ScimLogRepo {
         resource_id: Uuid,
         kind: ChangeKind,
         at: Timestamp,
+        count_delta: i64,
     ) -> StoreResult<()>;
     /// Change-log entries after `after_seq`, oldest first.
     async fn changes_since(
@@ -197,8 +200,6 @@ pub trait ScimLogRepo {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<ChangeEvent>>;
-    /// Adds `delta` to the organization's count of `resource_type`.
-    async fn adjust_count(&self, org_id: Uuid, resource_type: &str, delta: i64) -> StoreResult<()>;
     async fn resource_count(&self, org_id: Uuid, resource_type: &str) -> StoreResult<u64>;
 }
 

@@ -13,6 +13,34 @@ use crate::store::{StoreResult, Timestamp};
 
 pub(crate) const USER_COLUMNS: &str = "r.id, r.org_id, r.user_name, r.external_id, r.display_name, r.active, r.resource, r.password_hash, r.version, r.created_at, r.updated_at";
 
+const INSERT_USER: &str = "INSERT INTO scim_users (id, org_id, user_name, user_name_lower, external_id, display_name, active, resource, password_hash, version, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+/// The email rows of a user inserted by [`INSERT_USER`] in the same SQLite
+/// batch: they reuse its `$1` (id) and `$2` (org), then take six parameters
+/// each from `$13` on (position, value, lowercased value, type, primary,
+/// display). `n` is at least 1.
+fn sqlite_email_values(n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            let p = 13 + 6 * i;
+            format!(
+                "($1, $2, ${}, ${}, ${}, ${}, ${}, ${})",
+                p,
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO scim_user_emails (user_id, org_id, position, value, value_lower, type, is_primary, display) VALUES {}",
+        rows.join(", ")
+    )
+}
+
 #[derive(FromRow)]
 pub(crate) struct UserRow {
     id: Uuid,
@@ -57,26 +85,55 @@ struct UserGroupSqlRow {
 impl<T: Exec> ScimUserRepo for T {
     async fn insert_user(&self, u: &UserRecord, emails: &[EmailRow]) -> StoreResult<()> {
         let mut c = self.conn().await?;
+        // SQLite: the user and its emails in one batch, one trip to its thread.
+        if let AnyConn::Sqlite(c) = c.get() {
+            let sql = if emails.is_empty() {
+                INSERT_USER.to_string()
+            } else {
+                format!("{INSERT_USER}; {}", sqlite_email_values(emails.len()))
+            };
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(u.id)
+                .bind(u.org_id)
+                .bind(&u.user_name)
+                .bind(u.user_name.to_lowercase())
+                .bind(&u.external_id)
+                .bind(&u.display_name)
+                .bind(u.active)
+                .bind(Json(&u.resource))
+                .bind(&u.password_hash)
+                .bind(u.version)
+                .bind(u.created_at)
+                .bind(u.updated_at);
+            for (i, e) in emails.iter().enumerate() {
+                q = q
+                    .bind(i as i32)
+                    .bind(&e.value)
+                    .bind(e.value.to_lowercase())
+                    .bind(&e.kind)
+                    .bind(e.primary)
+                    .bind(&e.display);
+            }
+            q.execute(c).await.map_err(db_err)?;
+            return Ok(());
+        }
         on_conn!(c, |c| {
-            sqlx::query(
-                "INSERT INTO scim_users (id, org_id, user_name, user_name_lower, external_id, display_name, active, resource, password_hash, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(u.id)
-            .bind(u.org_id)
-            .bind(&u.user_name)
-            .bind(u.user_name.to_lowercase())
-            .bind(&u.external_id)
-            .bind(&u.display_name)
-            .bind(u.active)
-            .bind(Json(&u.resource))
-            .bind(&u.password_hash)
-            .bind(u.version)
-            .bind(u.created_at)
-            .bind(u.updated_at)
-            .execute(&mut *c)
-            .await
-            .map_err(db_err)?;
+            sqlx::query(INSERT_USER)
+                .bind(u.id)
+                .bind(u.org_id)
+                .bind(&u.user_name)
+                .bind(u.user_name.to_lowercase())
+                .bind(&u.external_id)
+                .bind(&u.display_name)
+                .bind(u.active)
+                .bind(Json(&u.resource))
+                .bind(&u.password_hash)
+                .bind(u.version)
+                .bind(u.created_at)
+                .bind(u.updated_at)
+                .execute(&mut *c)
+                .await
+                .map_err(db_err)?;
             Ok::<_, crate::store::StoreError>(())
         })?;
         write_emails(&mut c, u, emails, false).await
