@@ -77,6 +77,7 @@ impl Bench {
     }
 
     pub async fn snapshot(&self) -> Snapshot {
+        server::wait_for_mail_queue(&self.ctx.client, &self.ctx.base).await;
         let (lat_sum, lat_count) = server::server_latency(&self.ctx.client, &self.ctx.base).await;
         Snapshot {
             server_ticks: self.pid.map_or(0, server::cpu_ticks),

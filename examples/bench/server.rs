@@ -312,6 +312,37 @@ pub fn clock_ticks_per_sec() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// Waits (up to 10 minutes) until the server's outbox holds no queued mail,
+/// so that a measurement does not share the machine with the delivery of the
+/// invitations the previous one caused (`onramp_mail_outbox_queued`).
+pub async fn wait_for_mail_queue(client: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    let mut waited = false;
+    while started.elapsed() < Duration::from_secs(600) {
+        let queued = match client.get(format!("{base}/metrics")).send().await {
+            Ok(res) => res.text().await.ok().and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("onramp_mail_outbox_queued "))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            }),
+            Err(_) => None,
+        };
+        match queued {
+            Some(0) | None => break,
+            Some(_) => {
+                waited = true;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    if waited {
+        eprintln!(
+            "(waited {:.1} s for the invitation mail of the previous step to go out)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
 /// Sum and count of `onramp_http_request_duration_seconds` over all routes
 /// except the operational ones (`/metrics`, `/healthz`, `/readyz`).
 pub async fn server_latency(client: &reqwest::Client, base: &str) -> (f64, f64) {

@@ -43,6 +43,10 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus text exposition.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.set_pool(state.store.pool_state());
+    match state.store.queued_mail_count().await {
+        Ok(n) => state.metrics.set_mail_queued(n),
+        Err(e) => tracing::warn!(error = %e, "could not count queued mail for /metrics"),
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())

@@ -38,6 +38,7 @@ pub struct Metrics {
     pool_size: Gauge,
     pool_idle: Gauge,
     pool_max: Gauge,
+    mail_queued: Gauge,
 }
 
 impl Default for Metrics {
@@ -80,6 +81,12 @@ impl Metrics {
             "Database pool capacity",
             pool_max.clone(),
         );
+        let mail_queued = Gauge::default();
+        registry.register(
+            "mail_outbox_queued",
+            "Invitation mails waiting in the outbox (not yet sent, failed or cancelled)",
+            mail_queued.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,
@@ -87,7 +94,12 @@ impl Metrics {
             pool_size,
             pool_idle,
             pool_max,
+            mail_queued,
         }
+    }
+
+    pub fn set_mail_queued(&self, n: u64) {
+        self.mail_queued.set(n.min(i64::MAX as u64) as i64);
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

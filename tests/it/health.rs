@@ -61,15 +61,7 @@ async fn metrics_count_requests_by_route_template_and_show_the_pool() {
         .send()
         .await
         .unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     assert!(
         text.contains(r#"onramp_http_requests_total{method="GET",route="/healthz",status="200"}"#),
         "{text}"
@@ -79,10 +71,33 @@ async fn metrics_count_requests_by_route_template_and_show_the_pool() {
         "{text}"
     );
     assert!(text.contains("onramp_db_pool_max_connections 4"), "{text}");
+    assert!(text.contains("onramp_mail_outbox_queued 0"), "{text}");
     assert!(
         !text.contains("/scim/v2/Users/123"),
         "raw paths must not become labels"
     );
+}
+
+#[tokio::test]
+async fn metrics_show_the_mail_waiting_in_the_outbox() {
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await;
+    let app = crate::helpers::spawn_app_on(db, |c| c.mail.outbox.enabled = false).await;
+    let (_, token) = app.org_with_token("Acme").await;
+    let res = app
+        .client
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "queued@acme.example",
+            "emails": [{"type": "work", "value": "queued@acme.example"}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let text = app.get_text("/metrics").await;
+    assert!(text.contains("onramp_mail_outbox_queued 1"), "{text}");
 }
 
 #[tokio::test]

@@ -197,6 +197,12 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// The body of `GET path`, whatever the status.
+    pub async fn get_text(&self, path: &str) -> String {
+        let res = self.client.get(self.url(path)).send().await.expect("GET");
+        res.text().await.expect("body")
+    }
+
     async fn wait_ready(&self) {
         for _ in 0..200 {
             if let Ok(r) = self.client.get(self.url("/healthz")).send().await

@@ -162,24 +162,31 @@ impl<T: Exec> OutboxRepo for T {
             for id in ids {
                 list.push_bind(*id);
             }
-            qb.push(")");
-            let marked = qb
-                .build()
-                .execute(&mut *c)
+            qb.push(") RETURNING invitation_id");
+            // The invitations of exactly the messages marked here, by id: a
+            // filter on invitation status would let either database walk the
+            // status index (every pending invitation) instead.
+            let marked: Vec<Option<Uuid>> = qb
+                .build_query_scalar()
+                .fetch_all(&mut *c)
                 .await
-                .map_err(db_err)?
-                .rows_affected();
-            let mut qb = QueryBuilder::new("UPDATE invitations SET status = 'sent', sent_at = ");
-            qb.push_bind(at).push(", updated_at = ").push_bind(at).push(format!(
-                " WHERE {status} = 'pending' AND id IN (SELECT invitation_id FROM mail_outbox WHERE {status} = 'sent' AND id IN ("
-            ));
-            let mut list = qb.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
+                .map_err(db_err)?;
+            let invitations: Vec<Uuid> = marked.iter().flatten().copied().collect();
+            if !invitations.is_empty() {
+                let mut qb =
+                    QueryBuilder::new("UPDATE invitations SET status = 'sent', sent_at = ");
+                qb.push_bind(at)
+                    .push(", updated_at = ")
+                    .push_bind(at)
+                    .push(format!(" WHERE {status} = 'pending' AND id IN ("));
+                let mut list = qb.separated(", ");
+                for id in &invitations {
+                    list.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build().execute(&mut *c).await.map_err(db_err)?;
             }
-            qb.push("))");
-            qb.build().execute(&mut *c).await.map_err(db_err)?;
-            Ok(marked)
+            Ok(marked.len() as u64)
         })
     }
 

@@ -36,13 +36,12 @@ pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
             .connect_with(options.clone())
             .await
             .map_err(db_err)?;
-        // Write transactions queue for this one connection (see SqlStore),
-        // which keeps a larger page cache than the readers.
+        // Write transactions queue for this one connection (see SqlStore).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
             .acquire_timeout(acquire)
-            .connect_with(options.pragma("cache_size", "-16384"))
+            .connect_with(options)
             .await
             .map_err(db_err)?;
         (Db::Sqlite(pool), Some(writer))
