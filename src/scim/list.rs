@@ -130,11 +130,15 @@ impl ScimService {
                     .list_users(org_id, &spec, true)
                     .await
                     .map_err(internal)?;
+                let last = users.last().map(|u| u.id);
                 let docs = users
-                    .iter()
-                    .map(|u| projection.apply(&self.user_document(u, &groups), rt))
+                    .into_iter()
+                    .map(|mut u| {
+                        let resource = std::mem::take(&mut u.resource);
+                        projection.apply(&self.user_document_from(&u, resource, &groups), rt)
+                    })
                     .collect::<Vec<_>>();
-                (docs, users.last().map(|u| u.id))
+                (docs, last)
             }
             ResourceType::Group => {
                 let groups = self

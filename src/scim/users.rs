@@ -223,7 +223,18 @@ impl ScimService {
 
     /// The full JSON of a user (before projection).
     pub(super) fn user_document(&self, r: &UserRecord, groups: &[UserGroupRow]) -> Value {
-        let mut doc = r.resource.clone();
+        self.user_document_from(r, r.resource.clone(), groups)
+    }
+
+    /// As [`user_document`](Self::user_document), on `resource` taken out of
+    /// the record rather than copied from it (lists build many).
+    pub(super) fn user_document_from(
+        &self,
+        r: &UserRecord,
+        resource: Value,
+        groups: &[UserGroupRow],
+    ) -> Value {
+        let mut doc = resource;
         let location = self.location(RT, r.id);
         if let Some(obj) = doc.as_object_mut() {
             obj.insert("id".into(), Value::String(r.id.to_string()));

@@ -276,6 +276,68 @@ async fn delete_removes_the_user_and_its_group_memberships() {
 }
 
 #[tokio::test]
+async fn lists_carry_each_users_groups_ordered_by_name() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let (s, _) = scim(&app, "Acme").await;
+        let (_, a) = s.post("/Users", entra_user("a@acme.example")).await;
+        let (_, b) = s.post("/Users", entra_user("b@acme.example")).await;
+        let (ua, ub) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+        let group = |name: &str, members: Value| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": members});
+        let (_, zeta) = s
+            .post("/Groups", group("Zeta buyers", json!([{"value": ua}])))
+            .await;
+        let (_, alpha) = s
+            .post(
+                "/Groups",
+                group("alpha approvers", json!([{"value": ua}, {"value": ub}])),
+            )
+            .await;
+        let (status, page) = s.get("/Users?sortBy=userName").await;
+        assert_eq!(status, 200, "{page}");
+        let users = page["Resources"].as_array().unwrap();
+        let groups_of = |i: usize| -> Vec<(String, String)> {
+            users[i]["groups"]
+                .as_array()
+                .map(|gs| {
+                    gs.iter()
+                        .map(|g| {
+                            assert_eq!(g["type"], "direct");
+                            assert!(
+                                g["$ref"]
+                                    .as_str()
+                                    .unwrap()
+                                    .ends_with(g["value"].as_str().unwrap())
+                            );
+                            (
+                                g["value"].as_str().unwrap().to_string(),
+                                g["display"].as_str().unwrap().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let id = |g: &Value| g["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            groups_of(0),
+            vec![
+                (id(&alpha), "alpha approvers".to_string()),
+                (id(&zeta), "Zeta buyers".to_string())
+            ],
+            "{backend:?}: {page}"
+        );
+        assert_eq!(
+            groups_of(1),
+            vec![(id(&alpha), "alpha approvers".to_string())]
+        );
+        // Projected away, groups are not returned (nor needed).
+        let (_, page) = s.get("/Users?attributes=userName").await;
+        assert!(page["Resources"][0].get("groups").is_none(), "{page}");
+    }
+}
+
+#[tokio::test]
 async fn group_membership_follows_entra_and_okta_patch_shapes() {
     for backend in backends() {
         let app = spawn_app(backend).await;

@@ -7,11 +7,19 @@ use uuid::Uuid;
 
 use super::filter::{Backend, Fragment, compile, order_expr};
 use super::groups::{GROUP_COLUMNS, GroupRow};
-use super::users::{USER_COLUMNS, UserRow, groups_of};
+use super::users::{USER_COLUMNS, UserRow};
 use super::{Exec, db_err, on_conn};
-use crate::store::StoreResult;
 use crate::store::query::{Cond, Resource};
 use crate::store::scim::{GroupRecord, ListSpec, ScimListRepo, UserGroupRow, UserRecord};
+use crate::store::{StoreError, StoreResult};
+
+/// A listed user with its groups (see [`groups_column`]).
+#[derive(sqlx::FromRow)]
+struct ListedUserRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    groups_json: Option<String>,
+}
 
 /// A query builder of either backend that can take a compiled fragment.
 trait Sink {
@@ -40,14 +48,37 @@ fn table(resource: Resource) -> (&'static str, &'static str) {
     }
 }
 
+/// The groups a listed user belongs to, as a JSON array of `[id, display]`
+/// pairs ordered by display name, computed in the page's own query (a
+/// correlated subquery on the member index) so that a page costs one query.
+fn groups_column(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            ", (SELECT json_group_array(json_array(hex(x.id), x.display_name)) FROM \
+               (SELECT g.id, g.display_name FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id \
+                WHERE m.member_id = r.id AND m.org_id = r.org_id ORDER BY g.display_name_lower, g.id) x) AS groups_json"
+        }
+        Backend::Postgres => {
+            ", (SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY g.display_name_lower, g.id), '[]'::json)::text \
+               FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id \
+               WHERE m.member_id = r.id AND m.org_id = r.org_id) AS groups_json"
+        }
+    }
+}
+
 /// `SELECT … FROM <table> r WHERE r.org_id = $1 [AND (filter)] [AND r.id > $k] ORDER BY … LIMIT … OFFSET …`
-fn select<Q>(qb: &mut Q, resource: Resource, org_id: Uuid, spec: &ListSpec)
+fn select<Q>(qb: &mut Q, resource: Resource, org_id: Uuid, spec: &ListSpec, with_groups: bool)
 where
     Q: Sink + Binder,
 {
     let (table, columns) = table(resource);
+    let groups = if with_groups {
+        groups_column(Q::BACKEND)
+    } else {
+        ""
+    };
     qb.text(&format!(
-        "SELECT {columns} FROM {table} r WHERE r.org_id = "
+        "SELECT {columns}{groups} FROM {table} r WHERE r.org_id = "
     ));
     qb.uuid(org_id);
     if let Some(filter) = &spec.filter {
@@ -116,23 +147,42 @@ impl<T: Exec> ScimListRepo for T {
         spec: &ListSpec,
         with_groups: bool,
     ) -> StoreResult<(Vec<UserRecord>, Vec<UserGroupRow>)> {
-        // Both queries on one connection: one checkout from the pool, not two.
         let mut c = self.conn().await?;
-        let rows: Vec<UserRow> = on_conn!(c, |c| {
+        if !with_groups {
+            let rows: Vec<UserRow> = on_conn!(c, |c| {
+                let mut qb = QueryBuilder::new("");
+                select(&mut qb, Resource::User, org_id, spec, false);
+                qb.build_query_as()
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(db_err)?
+            });
+            return Ok((rows.into_iter().map(Into::into).collect(), Vec::new()));
+        }
+        let rows: Vec<ListedUserRow> = on_conn!(c, |c| {
             let mut qb = QueryBuilder::new("");
-            select(&mut qb, Resource::User, org_id, spec);
+            select(&mut qb, Resource::User, org_id, spec, true);
             qb.build_query_as()
                 .fetch_all(&mut *c)
                 .await
                 .map_err(db_err)?
         });
-        let users: Vec<UserRecord> = rows.into_iter().map(Into::into).collect();
-        let groups = if with_groups {
-            let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
-            groups_of(&mut c, org_id, &ids).await?
-        } else {
-            Vec::new()
-        };
+        let mut users = Vec::with_capacity(rows.len());
+        let mut groups = Vec::new();
+        for row in rows {
+            let user: UserRecord = row.user.into();
+            let pairs: Vec<(String, String)> =
+                serde_json::from_str(row.groups_json.as_deref().unwrap_or("[]"))
+                    .map_err(StoreError::other)?;
+            for (id, display) in pairs {
+                groups.push(UserGroupRow {
+                    user_id: user.id,
+                    group_id: Uuid::parse_str(&id).map_err(StoreError::other)?,
+                    display,
+                });
+            }
+            users.push(user);
+        }
         Ok((users, groups))
     }
 
@@ -140,7 +190,7 @@ impl<T: Exec> ScimListRepo for T {
         let mut c = self.conn().await?;
         let rows: Vec<GroupRow> = on_conn!(c, |c| {
             let mut qb = QueryBuilder::new("");
-            select(&mut qb, Resource::Group, org_id, spec);
+            select(&mut qb, Resource::Group, org_id, spec, false);
             qb.build_query_as()
                 .fetch_all(&mut *c)
                 .await

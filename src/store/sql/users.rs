@@ -219,7 +219,7 @@ impl<T: Exec> ScimUserRepo for T {
 }
 
 /// The groups `user_ids` belong to, on a connection already checked out.
-pub(crate) async fn groups_of(
+async fn groups_of(
     c: &mut super::ConnGuard<'_>,
     org_id: Uuid,
     user_ids: &[Uuid],
