@@ -264,25 +264,22 @@ impl Mailer for SmtpMailer {
             .await
             .map_err(|_| self.unreachable("the mailer is shutting down"))?;
         let result = match self.take_idle() {
-            // A pooled connection the server closed while idle: once more on
-            // a fresh one.
             Some(conn) => match self.send_on(conn, &smtp_envelope, &bytes).await {
+                // Closed by the server while idle: once more on a fresh connection.
                 Err(Attempt::Lost(_)) => None,
-                other => Some(other),
+                done => Some(done),
             },
             None => None,
         };
         let result = match result {
-            Some(r) => r,
+            Some(done) => done,
             None => {
                 let conn = self.connect().await?;
                 self.send_on(conn, &smtp_envelope, &bytes).await
             }
         };
         result.map_err(|attempt| {
-            let error = match attempt {
-                Attempt::Answered(e) | Attempt::Lost(e) => e,
-            };
+            let (Attempt::Answered(error) | Attempt::Lost(error)) = attempt;
             tracing::debug!(server = %self.server, transient = error.is_transient(), "SMTP send failed");
             error
         })

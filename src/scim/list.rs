@@ -127,7 +127,7 @@ impl ScimService {
             ResourceType::User => {
                 let (users, groups) = self
                     .store
-                    .list_users(org_id, &spec, true)
+                    .list_users(org_id, &spec)
                     .await
                     .map_err(internal)?;
                 let last = users.last().map(|u| u.id);

@@ -218,12 +218,11 @@ pub struct ListSpec {
 
 #[async_trait]
 pub trait ScimListRepo {
-    /// A page of users and, when `with_groups`, the groups they belong to.
+    /// A page of users and the groups they belong to.
     async fn list_users(
         &self,
         org_id: Uuid,
         spec: &ListSpec,
-        with_groups: bool,
     ) -> StoreResult<(Vec<UserRecord>, Vec<UserGroupRow>)>;
     async fn list_groups(&self, org_id: Uuid, spec: &ListSpec) -> StoreResult<Vec<GroupRecord>>;
     /// How many resources of `resource` match `filter`.

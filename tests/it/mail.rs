@@ -184,15 +184,22 @@ async fn smtp_delivers_over_tcp_with_headers_both_parts_and_an_intact_long_link(
     assert_invitation(&parse(&received[0].data), &envelope(1), &link);
 }
 
-#[tokio::test]
-async fn smtp_451_at_mail_from_is_a_transient_failure() {
+/// The sink answers `code` to the first MAIL FROM; returns the mailer's error,
+/// the sink and the mailer for what comes next.
+async fn fault_at_mail_from(code: u16) -> (MailError, SmtpSink, SmtpMailer) {
     let sink = SmtpSink::start_new().await;
-    sink.reply_to_mail_from(451, 1);
+    sink.reply_to_mail_from(code, 1);
     let mailer = smtp_mailer(sink.port());
     let err = mailer
         .send(&envelope(1), &invitation(&long_link()))
         .await
         .unwrap_err();
+    (err, sink, mailer)
+}
+
+#[tokio::test]
+async fn smtp_451_at_mail_from_is_a_transient_failure() {
+    let (err, sink, mailer) = fault_at_mail_from(451).await;
     assert!(matches!(err, MailError::Transient(_)), "{err:?}");
     assert!(err.to_string().contains("451"), "{err}");
     mailer
@@ -204,13 +211,7 @@ async fn smtp_451_at_mail_from_is_a_transient_failure() {
 
 #[tokio::test]
 async fn smtp_550_at_mail_from_is_a_permanent_failure() {
-    let sink = SmtpSink::start_new().await;
-    sink.reply_to_mail_from(550, 1);
-    let mailer = smtp_mailer(sink.port());
-    let err = mailer
-        .send(&envelope(1), &invitation(&long_link()))
-        .await
-        .unwrap_err();
+    let (err, sink, _) = fault_at_mail_from(550).await;
     assert!(matches!(err, MailError::Permanent(_)), "{err:?}");
     assert!(err.to_string().contains("550"), "{err}");
     assert!(sink.received().is_empty());
@@ -218,13 +219,7 @@ async fn smtp_550_at_mail_from_is_a_permanent_failure() {
 
 #[tokio::test]
 async fn smtp_535_is_our_credentials_so_it_is_retried_not_failed() {
-    let sink = SmtpSink::start_new().await;
-    sink.reply_to_mail_from(535, 1);
-    let mailer = smtp_mailer(sink.port());
-    let err = mailer
-        .send(&envelope(1), &invitation(&long_link()))
-        .await
-        .unwrap_err();
+    let (err, sink, mailer) = fault_at_mail_from(535).await;
     assert!(matches!(err, MailError::Transient(_)), "{err:?}");
     assert!(err.to_string().contains("mail.smtp.password"), "{err}");
     mailer

@@ -67,15 +67,15 @@ fn groups_column(backend: Backend) -> &'static str {
 }
 
 /// `SELECT … FROM <table> r WHERE r.org_id = $1 [AND (filter)] [AND r.id > $k] ORDER BY … LIMIT … OFFSET …`
-fn select<Q>(qb: &mut Q, resource: Resource, org_id: Uuid, spec: &ListSpec, with_groups: bool)
+fn select<Q>(qb: &mut Q, resource: Resource, org_id: Uuid, spec: &ListSpec)
 where
     Q: Sink + Binder,
 {
     let (table, columns) = table(resource);
-    let groups = if with_groups {
-        groups_column(Q::BACKEND)
-    } else {
-        ""
+    // Users come with their groups, from the same query.
+    let groups = match resource {
+        Resource::User => groups_column(Q::BACKEND),
+        Resource::Group => "",
     };
     qb.text(&format!(
         "SELECT {columns}{groups} FROM {table} r WHERE r.org_id = "
@@ -145,23 +145,11 @@ impl<T: Exec> ScimListRepo for T {
         &self,
         org_id: Uuid,
         spec: &ListSpec,
-        with_groups: bool,
     ) -> StoreResult<(Vec<UserRecord>, Vec<UserGroupRow>)> {
         let mut c = self.conn().await?;
-        if !with_groups {
-            let rows: Vec<UserRow> = on_conn!(c, |c| {
-                let mut qb = QueryBuilder::new("");
-                select(&mut qb, Resource::User, org_id, spec, false);
-                qb.build_query_as()
-                    .fetch_all(&mut *c)
-                    .await
-                    .map_err(db_err)?
-            });
-            return Ok((rows.into_iter().map(Into::into).collect(), Vec::new()));
-        }
         let rows: Vec<ListedUserRow> = on_conn!(c, |c| {
             let mut qb = QueryBuilder::new("");
-            select(&mut qb, Resource::User, org_id, spec, true);
+            select(&mut qb, Resource::User, org_id, spec);
             qb.build_query_as()
                 .fetch_all(&mut *c)
                 .await
@@ -190,7 +178,7 @@ impl<T: Exec> ScimListRepo for T {
         let mut c = self.conn().await?;
         let rows: Vec<GroupRow> = on_conn!(c, |c| {
             let mut qb = QueryBuilder::new("");
-            select(&mut qb, Resource::Group, org_id, spec, false);
+            select(&mut qb, Resource::Group, org_id, spec);
             qb.build_query_as()
                 .fetch_all(&mut *c)
                 .await

@@ -13,12 +13,23 @@ const COUNT_SHARDS: i16 = 16;
 
 /// The change-log row: `$1` org, `$2` resource type, `$3` id, `$4` kind, `$5` time.
 const EVENT: &str = "INSERT INTO scim_events (org_id, resource_type, resource_id, kind, at) VALUES ($1, $2, $3, $4, $5)";
-/// Adds `$4` to shard `$3` of the count of org `$1`, type `$2`.
-const COUNT: &str = "INSERT INTO scim_counts (org_id, resource_type, shard, n) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (org_id, resource_type, shard) DO UPDATE SET n = scim_counts.n + EXCLUDED.n";
-/// [`COUNT`] numbered to follow [`EVENT`] in one batch: shard `$6`, delta `$7`.
-const COUNT_AFTER_EVENT: &str = "INSERT INTO scim_counts (org_id, resource_type, shard, n) VALUES ($1, $2, $6, $7) \
-                     ON CONFLICT (org_id, resource_type, shard) DO UPDATE SET n = scim_counts.n + EXCLUDED.n";
+/// Adds a delta to one shard of the count of org `$1`, type `$2`; the shard
+/// and delta placeholders are given.
+macro_rules! count_sql {
+    ($shard:literal, $delta:literal) => {
+        concat!(
+            "INSERT INTO scim_counts (org_id, resource_type, shard, n) VALUES ($1, $2, ",
+            $shard,
+            ", ",
+            $delta,
+            ") ON CONFLICT (org_id, resource_type, shard) DO UPDATE SET n = scim_counts.n + EXCLUDED.n"
+        )
+    };
+}
+/// On its own: shard `$3`, delta `$4`.
+const COUNT: &str = count_sql!("$3", "$4");
+/// After [`EVENT`] in one SQLite batch (which shares its `$n`): shard `$6`, delta `$7`.
+const COUNT_AFTER_EVENT: &str = count_sql!("$6", "$7");
 
 #[derive(FromRow)]
 struct EventRow {

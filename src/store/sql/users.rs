@@ -85,13 +85,15 @@ struct UserGroupSqlRow {
 impl<T: Exec> ScimUserRepo for T {
     async fn insert_user(&self, u: &UserRecord, emails: &[EmailRow]) -> StoreResult<()> {
         let mut c = self.conn().await?;
-        // SQLite: the user and its emails in one batch, one trip to its thread.
-        if let AnyConn::Sqlite(c) = c.get() {
-            let sql = if emails.is_empty() {
-                INSERT_USER.to_string()
-            } else {
-                format!("{INSERT_USER}; {}", sqlite_email_values(emails.len()))
-            };
+        // SQLite takes the user and its emails as one batch: one trip to its
+        // thread instead of two. PostgreSQL cannot batch bound statements.
+        let batched = !emails.is_empty() && matches!(c.get(), AnyConn::Sqlite(_));
+        let sql = if batched {
+            format!("{INSERT_USER}; {}", sqlite_email_values(emails.len()))
+        } else {
+            INSERT_USER.to_string()
+        };
+        on_conn!(c, |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(u.id)
                 .bind(u.org_id)
@@ -105,37 +107,23 @@ impl<T: Exec> ScimUserRepo for T {
                 .bind(u.version)
                 .bind(u.created_at)
                 .bind(u.updated_at);
-            for (i, e) in emails.iter().enumerate() {
-                q = q
-                    .bind(i as i32)
-                    .bind(&e.value)
-                    .bind(e.value.to_lowercase())
-                    .bind(&e.kind)
-                    .bind(e.primary)
-                    .bind(&e.display);
+            if batched {
+                for (i, e) in emails.iter().enumerate() {
+                    q = q
+                        .bind(i as i32)
+                        .bind(&e.value)
+                        .bind(e.value.to_lowercase())
+                        .bind(&e.kind)
+                        .bind(e.primary)
+                        .bind(&e.display);
+                }
             }
-            q.execute(c).await.map_err(db_err)?;
-            return Ok(());
-        }
-        on_conn!(c, |c| {
-            sqlx::query(INSERT_USER)
-                .bind(u.id)
-                .bind(u.org_id)
-                .bind(&u.user_name)
-                .bind(u.user_name.to_lowercase())
-                .bind(&u.external_id)
-                .bind(&u.display_name)
-                .bind(u.active)
-                .bind(Json(&u.resource))
-                .bind(&u.password_hash)
-                .bind(u.version)
-                .bind(u.created_at)
-                .bind(u.updated_at)
-                .execute(&mut *c)
-                .await
-                .map_err(db_err)?;
+            q.execute(&mut *c).await.map_err(db_err)?;
             Ok::<_, crate::store::StoreError>(())
         })?;
+        if batched {
+            return Ok(());
+        }
         write_emails(&mut c, u, emails, false).await
     }
 
@@ -214,43 +202,31 @@ impl<T: Exec> ScimUserRepo for T {
             return Ok(Vec::new());
         }
         let mut c = self.conn().await?;
-        groups_of(&mut c, org_id, user_ids).await
+        let rows: Vec<UserGroupSqlRow> = on_conn!(c, |c| {
+            let mut qb = QueryBuilder::new(
+                "SELECT m.member_id AS user_id, g.id AS group_id, g.display_name AS display \
+                 FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id WHERE m.org_id = ",
+            );
+            qb.push_bind(org_id).push(" AND m.member_id IN (");
+            let mut list = qb.separated(", ");
+            for id in user_ids {
+                list.push_bind(*id);
+            }
+            qb.push(") ORDER BY g.display_name_lower, g.id");
+            qb.build_query_as()
+                .fetch_all(&mut *c)
+                .await
+                .map_err(db_err)?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| UserGroupRow {
+                user_id: r.user_id,
+                group_id: r.group_id,
+                display: r.display,
+            })
+            .collect())
     }
-}
-
-/// The groups `user_ids` belong to, on a connection already checked out.
-async fn groups_of(
-    c: &mut super::ConnGuard<'_>,
-    org_id: Uuid,
-    user_ids: &[Uuid],
-) -> StoreResult<Vec<UserGroupRow>> {
-    if user_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<UserGroupSqlRow> = on_conn!(c, |c| {
-        let mut qb = QueryBuilder::new(
-            "SELECT m.member_id AS user_id, g.id AS group_id, g.display_name AS display \
-             FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id WHERE m.org_id = ",
-        );
-        qb.push_bind(org_id).push(" AND m.member_id IN (");
-        let mut list = qb.separated(", ");
-        for id in user_ids {
-            list.push_bind(*id);
-        }
-        qb.push(") ORDER BY g.display_name_lower, g.id");
-        qb.build_query_as()
-            .fetch_all(&mut *c)
-            .await
-            .map_err(db_err)?
-    });
-    Ok(rows
-        .into_iter()
-        .map(|r| UserGroupRow {
-            user_id: r.user_id,
-            group_id: r.group_id,
-            display: r.display,
-        })
-        .collect())
 }
 
 /// Replaces (or, for a new user, writes) the user's email rows.
