@@ -153,6 +153,14 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    // How long to wait for the last mail (a server run with its outbox
+    // worker off, to see what queuing alone costs, never delivers).
+    let mail_wait: u64 = args
+        .iter()
+        .position(|a| a == "--mail-wait-secs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
     let pg = args
         .iter()
         .position(|a| a == "--pg")
@@ -204,7 +212,7 @@ async fn main() {
 
     let started = Instant::now();
     let with_invites = provision(&client, &base, &token, "on", n).await;
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let deadline = Instant::now() + Duration::from_secs(mail_wait);
     while count.load(Ordering::Relaxed) < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

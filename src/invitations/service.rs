@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::email::{Unusable, work_email};
 use crate::mail::message_id_domain;
 use crate::mail::templates::{InvitationMail, render_invitation};
-use crate::scim::{UserChange, UserChangeHook};
+use crate::scim::{PreparedWrites, UserChange, UserChangeHook};
 use crate::store::invitations::{InvitationRecord, InvitationStatus, OutboxRecord, OutboxStatus};
 use crate::store::scim::ChangeKind;
 use crate::store::{DynStore, Organization, Repos, StoreError, Timestamp};
@@ -168,7 +168,8 @@ impl InvitationService {
         inv.updated_at = now;
         inv.expires_at = expiry(&org, now);
         tx.update_invitation(&inv).await?;
-        self.enqueue(&*tx, &org, &inv, &issued.secret, now).await?;
+        tx.enqueue_mail(&self.invitation_mail(&org, &inv, &issued.secret, now)?)
+            .await?;
         tx.commit().await?;
         self.wake_worker();
         Ok(InvitationView::of(inv, now))
@@ -206,13 +207,9 @@ impl InvitationService {
         if !org.settings.auto_invite {
             return Ok(());
         }
-        // A user created in this transaction has no invitations yet.
-        let existing = if change.kind == ChangeKind::Created {
-            Vec::new()
-        } else {
-            tx.invitations_of_user(change.org_id, change.user_id)
-                .await?
-        };
+        let existing = tx
+            .invitations_of_user(change.org_id, change.user_id)
+            .await?;
         if existing
             .iter()
             .any(|i| i.status == InvitationStatus::Accepted || i.status.is_live())
@@ -228,12 +225,29 @@ impl InvitationService {
         {
             return Ok(());
         }
+        match self.new_invitation(&org, change, resource, &existing)? {
+            Some(new) => new.write(tx).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The invitation for `change`'s user and its mail, ready to be written;
+    /// or the record of why the user cannot be invited (unless `existing`
+    /// already says so). Reads nothing and writes nothing.
+    fn new_invitation(
+        &self,
+        org: &Organization,
+        change: &UserChange<'_>,
+        resource: &Value,
+        existing: &[InvitationRecord],
+    ) -> Result<Option<NewInvitation>, StoreError> {
         let now = Timestamp::now();
         let name = display_name(resource);
         let email = match work_email(resource, &org.domains) {
             Ok(email) => email,
             Err(unusable) => {
-                return record_unusable(tx, change, &existing, unusable, name, now).await;
+                return Ok(unusable_record(change, existing, unusable, name, now)
+                    .map(|inv| NewInvitation { inv, mail: None }));
             }
         };
         let issued = token::issue(TOKEN_KIND);
@@ -249,23 +263,25 @@ impl InvitationService {
             sends: 1,
             created_at: now,
             updated_at: now,
-            expires_at: expiry(&org, now),
+            expires_at: expiry(org, now),
             sent_at: None,
             accepted_at: None,
         };
-        tx.insert_invitation(&inv).await?;
-        self.enqueue(tx, &org, &inv, &issued.secret, now).await
+        let mail = self.invitation_mail(org, &inv, &issued.secret, now)?;
+        Ok(Some(NewInvitation {
+            inv,
+            mail: Some(mail),
+        }))
     }
 
-    /// Renders the invitation mail and queues it.
-    async fn enqueue(
+    /// The invitation's mail, rendered and ready to queue.
+    fn invitation_mail(
         &self,
-        tx: &dyn Repos,
         org: &Organization,
         inv: &InvitationRecord,
         secret: &str,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<OutboxRecord, StoreError> {
         let mail = InvitationMail {
             org_name: org.name.clone(),
             inviter: org.settings.inviter.clone(),
@@ -275,7 +291,7 @@ impl InvitationService {
             contact: org.settings.contact.clone(),
         };
         let rendered = render_invitation(&mail).map_err(StoreError::other)?;
-        tx.enqueue_mail(&OutboxRecord {
+        Ok(OutboxRecord {
             id: Uuid::now_v7(),
             org_id: org.id,
             invitation_id: Some(inv.id),
@@ -297,12 +313,62 @@ impl InvitationService {
             created_at: now,
             sent_at: None,
         })
-        .await
+    }
+}
+
+/// An invitation and its mail (none when it records why the person could
+/// not be invited), made before the transaction that writes them.
+struct NewInvitation {
+    inv: InvitationRecord,
+    mail: Option<OutboxRecord>,
+}
+
+impl NewInvitation {
+    async fn write(&self, tx: &dyn Repos) -> Result<(), StoreError> {
+        tx.insert_invitation(&self.inv).await?;
+        match &self.mail {
+            Some(mail) => tx.enqueue_mail(mail).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a created user's transaction writes for invitations: one, or
+/// nothing (the org does not invite automatically).
+struct CreatedUserInvitation(Option<NewInvitation>);
+
+#[async_trait]
+impl PreparedWrites for CreatedUserInvitation {
+    async fn write(&self, tx: &dyn crate::store::Transaction) -> Result<(), StoreError> {
+        match &self.0 {
+            Some(new) => new.write(tx).await,
+            None => Ok(()),
+        }
     }
 }
 
 #[async_trait]
 impl UserChangeHook for InvitationService {
+    /// A created user has no invitations yet, so theirs can be made — its
+    /// token drawn, its mail rendered — before the transaction opens.
+    async fn prepare(
+        &self,
+        change: &UserChange<'_>,
+    ) -> Result<Option<Box<dyn PreparedWrites>>, StoreError> {
+        let user = match (change.kind, change.user) {
+            (ChangeKind::Created, Some(user)) => user,
+            _ => return Ok(None),
+        };
+        let org = self.orgs.get(&*self.store, change.org_id).await?;
+        let new = match org {
+            Some(org) if user.active && org.settings.auto_invite => {
+                self.new_invitation(&org, change, &user.resource, &[])?
+            }
+            _ => None,
+        };
+        Ok(Some(Box::new(CreatedUserInvitation(new))))
+    }
+
     async fn user_changed(
         &self,
         tx: &dyn crate::store::Transaction,
@@ -347,22 +413,22 @@ async fn void(tx: &dyn Repos, inv: &mut InvitationRecord, reason: &str) -> Resul
     tx.update_invitation(inv).await
 }
 
-/// Records, once, why a user could not be invited (a failed invitation without mail).
-async fn record_unusable(
-    tx: &dyn Repos,
+/// The record of why a user could not be invited (a failed invitation
+/// without mail); `None` when the latest one already says the same.
+fn unusable_record(
     change: &UserChange<'_>,
     existing: &[InvitationRecord],
     unusable: Unusable,
     name: Option<String>,
     now: Timestamp,
-) -> Result<(), StoreError> {
+) -> Option<InvitationRecord> {
     let reason = unusable.reason();
     if existing.first().is_some_and(|i| {
         i.status == InvitationStatus::Failed && i.reason.as_deref() == Some(&reason)
     }) {
-        return Ok(());
+        return None;
     }
-    let inv = InvitationRecord {
+    Some(InvitationRecord {
         id: Uuid::now_v7(),
         org_id: change.org_id,
         user_id: change.user_id,
@@ -377,8 +443,7 @@ async fn record_unusable(
         expires_at: now,
         sent_at: None,
         accepted_at: None,
-    };
-    tx.insert_invitation(&inv).await
+    })
 }
 
 fn expiry(org: &Organization, now: Timestamp) -> Timestamp {

@@ -12,8 +12,8 @@ mod service;
 mod users;
 
 pub use service::{
-    Precondition, Projection, ScimResource, ScimService, UserChange, UserChangeHook, etag,
-    etag_matches,
+    Precondition, PreparedWrites, Projection, ScimResource, ScimService, UserChange,
+    UserChangeHook, etag, etag_matches,
 };
 
 pub use handlers::configure;

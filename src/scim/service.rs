@@ -35,6 +35,17 @@ pub struct UserChange<'a> {
 /// writes commits or rolls back with the change (invitations use it).
 #[async_trait]
 pub trait UserChangeHook: Send + Sync {
+    /// Work done before the change's transaction opens, so that it is not
+    /// done while the transaction holds locks (on SQLite, the one write
+    /// lock): the writes the change needs, when they can be known without
+    /// reading inside the transaction. `None`: call [`Self::user_changed`]
+    /// in the transaction instead.
+    async fn prepare(
+        &self,
+        _change: &UserChange<'_>,
+    ) -> Result<Option<Box<dyn PreparedWrites>>, StoreError> {
+        Ok(None)
+    }
     async fn user_changed(
         &self,
         tx: &dyn Transaction,
@@ -42,6 +53,19 @@ pub trait UserChangeHook: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Called after the change's transaction committed.
     fn committed(&self) {}
+}
+
+/// Writes a hook prepared before the transaction, made inside it.
+#[async_trait]
+pub trait PreparedWrites: Send + Sync {
+    async fn write(&self, tx: &dyn Transaction) -> Result<(), StoreError>;
+}
+
+/// What the hook will do for one change: prepared writes, or a call inside
+/// the transaction.
+pub(super) enum HookPlan {
+    Prepared(Box<dyn PreparedWrites>),
+    InTransaction,
 }
 
 /// Which attributes to return (RFC 7644 §3.4.2.5).
@@ -138,10 +162,15 @@ impl ScimService {
     /// Commits a transaction in which the hook ran, then tells the hook.
     pub(super) async fn commit_with_hook(&self, tx: Box<dyn Transaction>) -> Result<(), ScimError> {
         tx.commit().await.map_err(internal)?;
+        self.hook_committed();
+        Ok(())
+    }
+
+    /// Tells the hook that the transaction it ran in committed.
+    pub(super) fn hook_committed(&self) {
         if let Some(hook) = &self.hook {
             hook.committed();
         }
-        Ok(())
     }
 
     pub(super) async fn run_hook(
@@ -152,6 +181,32 @@ impl ScimService {
         match &self.hook {
             Some(hook) => hook.user_changed(tx, &change).await.map_err(internal),
             None => Ok(()),
+        }
+    }
+
+    /// Asks the hook to prepare its writes for `change` before the
+    /// transaction opens.
+    pub(super) async fn plan_hook(&self, change: &UserChange<'_>) -> Result<HookPlan, ScimError> {
+        let Some(hook) = &self.hook else {
+            return Ok(HookPlan::InTransaction);
+        };
+        Ok(match hook.prepare(change).await.map_err(internal)? {
+            Some(writes) => HookPlan::Prepared(writes),
+            None => HookPlan::InTransaction,
+        })
+    }
+
+    /// Runs the hook's part of `change` inside `tx`, as planned.
+    pub(super) async fn apply_hook(
+        &self,
+        tx: &dyn Transaction,
+        plan: HookPlan,
+        change: UserChange<'_>,
+    ) -> Result<(), StoreError> {
+        match (plan, &self.hook) {
+            (HookPlan::Prepared(writes), _) => writes.write(tx).await,
+            (HookPlan::InTransaction, Some(hook)) => hook.user_changed(tx, &change).await,
+            (HookPlan::InTransaction, None) => Ok(()),
         }
     }
 

@@ -38,21 +38,29 @@ impl ScimService {
             now,
             now,
         )?;
-        let tx = self.store.begin().await.map_err(internal)?;
-        tx.insert_user(&record, &emails_of(&record.resource))
-            .await
-            .map_err(|e| user_conflict(e, &record.user_name))?;
-        tx.record_change(org_id, RT.name(), record.id, ChangeKind::Created, now, 1)
-            .await
-            .map_err(internal)?;
         let change = UserChange {
             org_id,
             user_id: record.id,
             kind: ChangeKind::Created,
             user: Some(&record),
         };
-        self.run_hook(&*tx, change).await?;
-        self.commit_with_hook(tx).await?;
+        // The invitation (its token, its mail) is made before the write lock.
+        let plan = self.plan_hook(&change).await?;
+        // On SQLite these writes all travel with the COMMIT, so a taken
+        // userName may be reported by any of them.
+        let tx = self.store.begin().await.map_err(internal)?;
+        let written = async {
+            tx.insert_user(&record, &emails_of(&record.resource))
+                .await?;
+            tx.record_change(org_id, RT.name(), record.id, ChangeKind::Created, now, 1)
+                .await?;
+            self.apply_hook(&*tx, plan, change).await?;
+            tx.commit().await
+        };
+        written
+            .await
+            .map_err(|e| user_conflict(e, &record.user_name))?;
+        self.hook_committed();
         Ok(self.user_resource(&record, &[], projection))
     }
 

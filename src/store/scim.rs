@@ -127,7 +127,8 @@ pub struct ChangeEvent {
 #[async_trait]
 pub trait ScimUserRepo {
     /// Inserts a user and its emails. A taken userName is a `Conflict` on
-    /// `scim_users_org_id_user_name_lower_key`.
+    /// `scim_users_org_id_user_name_lower_key` — in a SQLite transaction
+    /// reported by the next call that goes to the database, or by commit.
     async fn insert_user(&self, user: &UserRecord, emails: &[EmailRow]) -> StoreResult<()>;
     async fn user_by_id(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<UserRecord>>;
     /// As `user_by_id`, locking the row until the transaction ends (so a

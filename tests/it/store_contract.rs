@@ -1,5 +1,7 @@
 //! The store contract: the same behaviour on every backend.
 
+use onramp::store::invitations::{InvitationRecord, InvitationStatus};
+use onramp::store::scim::ChangeKind;
 use onramp::store::{OrgSettings, Organization, ScimTokenRecord, StoreError, Timestamp};
 use uuid::Uuid;
 
@@ -97,6 +99,153 @@ async fn a_transaction_commits_all_or_nothing() {
         tx.insert_org(&org("B", "b", &[])).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(store.count_orgs().await.unwrap(), 2);
+    }
+}
+
+fn invitation(org_id: Uuid) -> InvitationRecord {
+    let now = Timestamp::now();
+    InvitationRecord {
+        id: Uuid::now_v7(),
+        org_id,
+        user_id: Uuid::now_v7(),
+        email: "ada@acme.example".into(),
+        recipient_name: None,
+        token_hash: Some(Uuid::new_v4().as_bytes().to_vec()),
+        status: InvitationStatus::Pending,
+        reason: None,
+        sends: 1,
+        created_at: now,
+        updated_at: now,
+        expires_at: now,
+        sent_at: None,
+        accepted_at: None,
+    }
+}
+
+/// SQLite sends writes whose results nobody waits for with the transaction's
+/// next trip, often its COMMIT: a failure there must undo the whole
+/// transaction, and must not leave the write lock held against the next
+/// writer — of this process or of another one.
+#[tokio::test]
+async fn a_write_failing_at_commit_undoes_the_transaction_and_frees_the_lock() {
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        let a = org("A", "a", &[]);
+        store.insert_org(&a).await.unwrap();
+        let inv = invitation(a.id);
+        let tx = store.begin().await.unwrap();
+        tx.record_change(
+            a.id,
+            "User",
+            inv.user_id,
+            ChangeKind::Created,
+            Timestamp::now(),
+            1,
+        )
+        .await
+        .unwrap();
+        tx.insert_invitation(&inv).await.unwrap();
+        // The same id again: PostgreSQL refuses it now, SQLite at COMMIT.
+        let outcome = match tx.insert_invitation(&inv).await {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
+        };
+        assert!(
+            matches!(outcome, Err(StoreError::Conflict { .. })),
+            "{backend:?}: {outcome:?}"
+        );
+        assert_eq!(store.resource_count(a.id, "User").await.unwrap(), 0);
+        assert!(store.invitation_by_id(inv.id).await.unwrap().is_none());
+
+        // Another process (its own connections) can write at once, and so
+        // can this one.
+        let other = db.store().await;
+        let tx = other.begin().await.unwrap();
+        tx.insert_invitation(&inv).await.unwrap();
+        tx.commit().await.unwrap();
+        let tx = store.begin().await.unwrap();
+        tx.record_change(
+            a.id,
+            "User",
+            inv.user_id,
+            ChangeKind::Created,
+            Timestamp::now(),
+            1,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.resource_count(a.id, "User").await.unwrap(), 1);
+        assert!(store.invitation_by_id(inv.id).await.unwrap().is_some());
+    }
+}
+
+/// Transactions that only write are committed in groups on SQLite: one
+/// that fails (here on a taken token hash) fails alone, the others commit.
+#[tokio::test]
+async fn concurrent_transactions_commit_independently_when_one_fails() {
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        let a = org("A", "a", &[]);
+        store.insert_org(&a).await.unwrap();
+        let mut invs: Vec<InvitationRecord> = (0..32).map(|_| invitation(a.id)).collect();
+        invs[6].token_hash = invs[5].token_hash.clone();
+        let outcomes = futures_util::future::join_all(invs.iter().map(|inv| {
+            let store = store.clone();
+            async move {
+                let tx = store.begin().await?;
+                tx.insert_invitation(inv).await?;
+                tx.record_change(
+                    a.id,
+                    "User",
+                    inv.user_id,
+                    ChangeKind::Created,
+                    Timestamp::now(),
+                    1,
+                )
+                .await?;
+                tx.commit().await
+            }
+        }))
+        .await;
+        let failed: Vec<usize> = (0..32).filter(|&i| outcomes[i].is_err()).collect();
+        assert!(
+            failed == vec![5] || failed == vec![6],
+            "{backend:?}: {failed:?} {outcomes:?}"
+        );
+        assert!(matches!(
+            outcomes[failed[0]],
+            Err(StoreError::Conflict { .. })
+        ));
+        assert_eq!(store.resource_count(a.id, "User").await.unwrap(), 31);
+        for (i, inv) in invs.iter().enumerate() {
+            let stored = store.invitation_by_id(inv.id).await.unwrap();
+            assert_eq!(
+                stored.is_some(),
+                i != failed[0],
+                "{backend:?}: invitation {i}"
+            );
+        }
+    }
+}
+
+/// A transaction dropped after it has written (a request that failed half
+/// way) is rolled back at once, not when this process next writes.
+#[tokio::test]
+async fn a_dropped_transaction_does_not_hold_the_lock_against_another_process() {
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        let tx = store.begin().await.unwrap();
+        tx.insert_org(&org("A", "a", &[])).await.unwrap();
+        drop(tx);
+        let other = db.store().await;
+        let tx = other.begin().await.unwrap();
+        tx.insert_org(&org("B", "b", &[])).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.count_orgs().await.unwrap(), 1, "{backend:?}");
     }
 }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{Exec, db_err, on_conn};
+use super::{Exec, db_err, on_conn, write_later};
 use crate::store::invitations::{InvitationRecord, InvitationRepo, InvitationStatus};
 use crate::store::{StoreError, StoreResult, Timestamp};
 
@@ -63,32 +63,27 @@ const SELECT: &str = "SELECT id, org_id, user_id, email, recipient_name, token_h
 #[async_trait]
 impl<T: Exec> InvitationRepo for T {
     async fn insert_invitation(&self, i: &InvitationRecord) -> StoreResult<()> {
-        let mut c = self.conn().await?;
-        on_conn!(c, |c| {
-            sqlx::query(
+        let mut c = self.conn_deferring().await?;
+        write_later!(
+            c,
             "INSERT INTO invitations (id, org_id, user_id, email, email_lower, recipient_name, token_hash, status, reason, sends, created_at, updated_at, expires_at, sent_at, accepted_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            i.id,
+            i.org_id,
+            i.user_id,
+            &i.email,
+            i.email.to_lowercase(),
+            &i.recipient_name,
+            &i.token_hash,
+            i.status.as_str(),
+            &i.reason,
+            i.sends,
+            i.created_at,
+            i.updated_at,
+            i.expires_at,
+            i.sent_at,
+            i.accepted_at,
         )
-        .bind(i.id)
-        .bind(i.org_id)
-        .bind(i.user_id)
-        .bind(&i.email)
-        .bind(i.email.to_lowercase())
-        .bind(&i.recipient_name)
-        .bind(&i.token_hash)
-        .bind(i.status.as_str())
-        .bind(&i.reason)
-        .bind(i.sends)
-        .bind(i.created_at)
-        .bind(i.updated_at)
-        .bind(i.expires_at)
-        .bind(i.sent_at)
-        .bind(i.accepted_at)
-        .execute(c)
-        .await
-        .map(|_| ())
-        .map_err(db_err)
-        })
     }
 
     async fn update_invitation(&self, i: &InvitationRecord) -> StoreResult<()> {

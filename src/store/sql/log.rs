@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{AnyConn, Exec, db_err, on_conn};
+use super::{Exec, db_err, on_conn, write_later};
 use crate::store::scim::{ChangeEvent, ChangeKind, ScimLogRepo};
 use crate::store::{StoreResult, Timestamp};
 
@@ -13,23 +13,9 @@ const COUNT_SHARDS: i16 = 16;
 
 /// The change-log row: `$1` org, `$2` resource type, `$3` id, `$4` kind, `$5` time.
 const EVENT: &str = "INSERT INTO scim_events (org_id, resource_type, resource_id, kind, at) VALUES ($1, $2, $3, $4, $5)";
-/// Adds a delta to one shard of the count of org `$1`, type `$2`; the shard
-/// and delta placeholders are given.
-macro_rules! count_sql {
-    ($shard:literal, $delta:literal) => {
-        concat!(
-            "INSERT INTO scim_counts (org_id, resource_type, shard, n) VALUES ($1, $2, ",
-            $shard,
-            ", ",
-            $delta,
-            ") ON CONFLICT (org_id, resource_type, shard) DO UPDATE SET n = scim_counts.n + EXCLUDED.n"
-        )
-    };
-}
-/// On its own: shard `$3`, delta `$4`.
-const COUNT: &str = count_sql!("$3", "$4");
-/// After [`EVENT`] in one SQLite batch (which shares its `$n`): shard `$6`, delta `$7`.
-const COUNT_AFTER_EVENT: &str = count_sql!("$6", "$7");
+/// Adds delta `$4` to shard `$3` of the count of org `$1`, type `$2`.
+const COUNT: &str = "INSERT INTO scim_counts (org_id, resource_type, shard, n) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (org_id, resource_type, shard) DO UPDATE SET n = scim_counts.n + EXCLUDED.n";
 
 #[derive(FromRow)]
 struct EventRow {
@@ -52,48 +38,21 @@ impl<T: Exec> ScimLogRepo for T {
         at: Timestamp,
         count_delta: i64,
     ) -> StoreResult<()> {
-        let mut c = self.conn().await?;
-        let shard = rand::random_range(0..COUNT_SHARDS);
-        // SQLite runs both statements in one call (a batch shares its `$n`):
-        // one trip to its thread instead of two.
-        if count_delta != 0
-            && let AnyConn::Sqlite(c) = c.get()
-        {
-            sqlx::query(sqlx::AssertSqlSafe(format!("{EVENT}; {COUNT_AFTER_EVENT}")))
-                .bind(org_id)
-                .bind(resource_type)
-                .bind(resource_id)
-                .bind(kind.as_str())
-                .bind(at)
-                .bind(shard)
-                .bind(count_delta)
-                .execute(c)
-                .await
-                .map_err(db_err)?;
-            return Ok(());
+        let mut c = self.conn_deferring().await?;
+        write_later!(
+            c,
+            EVENT,
+            org_id,
+            resource_type,
+            resource_id,
+            kind.as_str(),
+            at
+        )?;
+        if count_delta != 0 {
+            let shard = rand::random_range(0..COUNT_SHARDS);
+            write_later!(c, COUNT, org_id, resource_type, shard, count_delta)?;
         }
-        on_conn!(c, |c| {
-            sqlx::query(EVENT)
-                .bind(org_id)
-                .bind(resource_type)
-                .bind(resource_id)
-                .bind(kind.as_str())
-                .bind(at)
-                .execute(&mut *c)
-                .await
-                .map_err(db_err)?;
-            if count_delta != 0 {
-                sqlx::query(COUNT)
-                    .bind(org_id)
-                    .bind(resource_type)
-                    .bind(shard)
-                    .bind(count_delta)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(db_err)?;
-            }
-            Ok(())
-        })
+        Ok(())
     }
 
     async fn changes_since(

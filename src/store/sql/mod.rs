@@ -5,6 +5,7 @@
 //!
 //! Values are always bound, never spliced into SQL text.
 
+mod batch;
 pub(crate) mod filter;
 mod groups;
 mod invitations;
@@ -13,6 +14,7 @@ mod log;
 mod orgs;
 mod outbox;
 mod pool;
+mod sqlite_tx;
 mod tokens;
 mod users;
 
@@ -21,7 +23,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection};
-use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
+use tokio::sync::{Mutex, MutexGuard};
+
+use batch::Batch;
+use sqlite_tx::{SqliteTx, SqliteWriter};
 
 use super::{PoolState, Store, StoreError, StoreResult, Transaction};
 
@@ -38,26 +43,18 @@ pub(crate) enum Db {
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     db: Db,
-    /// SQLite has one writer at a time. Writers of this process queue here,
-    /// in order, rather than in SQLite's busy handler, which sleeps (1 ms,
-    /// 2 ms, 5 ms, …) between attempts and so caps write throughput.
-    write_gate: Arc<Mutex<()>>,
-    /// SQLite: the one connection write transactions run on. A connection
-    /// drops its page cache whenever another connection has written, so with
-    /// writes spread over the pool every write re-read its B-tree pages from
-    /// the file; on one connection its cache stays warm.
-    writer: Option<sqlx::SqlitePool>,
+    /// SQLite: the one connection write transactions run on (see
+    /// [`sqlite_tx`]).
+    writer: Option<SqliteWriter>,
 }
 
 /// An open transaction; repositories called on it share its connection.
 pub struct SqlTx {
     inner: Mutex<TxInner>,
-    /// Held until commit or drop (SQLite only).
-    _gate: Option<OwnedMutexGuard<()>>,
 }
 
 pub(crate) enum TxInner {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
@@ -80,9 +77,42 @@ impl ConnGuard<'_> {
             ConnGuard::SqlitePool(c) => AnyConn::Sqlite(c),
             ConnGuard::PgPool(c) => AnyConn::Pg(c),
             ConnGuard::Tx(g) => match &mut **g {
-                TxInner::Sqlite(tx) => AnyConn::Sqlite(tx),
+                // `Exec::conn` hands out a SQLite transaction only once it
+                // holds the writer; `Exec::conn_deferring` callers ask
+                // `sqlite_tx` before they ask for a connection.
+                TxInner::Sqlite(tx) => match tx.held_conn() {
+                    Some(c) => AnyConn::Sqlite(c),
+                    None => unreachable!("a SQLite transaction's connection asked for unheld"),
+                },
                 TxInner::Postgres(tx) => AnyConn::Pg(tx),
             },
+        }
+    }
+
+    pub(crate) fn is_sqlite(&self) -> bool {
+        match self {
+            ConnGuard::SqlitePool(_) => true,
+            ConnGuard::PgPool(_) => false,
+            ConnGuard::Tx(g) => matches!(&**g, TxInner::Sqlite(_)),
+        }
+    }
+
+    /// A SQLite transaction's statements waiting for the next trip, for
+    /// writes whose results are not needed: they go with that trip. `None`
+    /// anywhere else (run the statement as usual).
+    pub(crate) fn pending_writes(&mut self) -> Option<&mut Batch> {
+        self.sqlite_tx().map(|tx| &mut tx.pending)
+    }
+
+    /// The SQLite transaction, for a query sent with its pending writes
+    /// ([`SqliteTx::fetch_all`]); `None` anywhere else.
+    pub(crate) fn sqlite_tx(&mut self) -> Option<&mut SqliteTx> {
+        match self {
+            ConnGuard::Tx(g) => match &mut **g {
+                TxInner::Sqlite(tx) => Some(tx),
+                TxInner::Postgres(_) => None,
+            },
+            _ => None,
         }
     }
 }
@@ -90,7 +120,13 @@ impl ConnGuard<'_> {
 /// Something that can lend a connection: the pool or an open transaction.
 #[async_trait]
 pub(crate) trait Exec: Send + Sync {
+    /// A connection on which every earlier write of the transaction was sent.
     async fn conn(&self) -> StoreResult<ConnGuard<'_>>;
+    /// A connection that may still have writes pending: only for callers
+    /// that go through [`ConnGuard::pending_writes`] (see [`batch`]).
+    async fn conn_deferring(&self) -> StoreResult<ConnGuard<'_>> {
+        self.conn().await
+    }
 }
 
 #[async_trait]
@@ -106,6 +142,14 @@ impl Exec for SqlStore {
 #[async_trait]
 impl Exec for SqlTx {
     async fn conn(&self) -> StoreResult<ConnGuard<'_>> {
+        let mut guard = self.inner.lock().await;
+        if let TxInner::Sqlite(tx) = &mut *guard {
+            tx.send().await?;
+        }
+        Ok(ConnGuard::Tx(guard))
+    }
+
+    async fn conn_deferring(&self) -> StoreResult<ConnGuard<'_>> {
         Ok(ConnGuard::Tx(self.inner.lock().await))
     }
 }
@@ -122,36 +166,47 @@ macro_rules! on_conn {
 }
 pub(crate) use on_conn;
 
-impl SqlStore {
-    pub(crate) fn new(db: Db, writer: Option<sqlx::SqlitePool>) -> Self {
-        SqlStore {
-            db,
-            write_gate: Arc::new(Mutex::new(())),
-            writer,
+/// Runs a write whose result nobody needs: in a SQLite transaction it waits
+/// for the transaction's next trip (see [`batch`]); elsewhere it runs now.
+/// `$guard` comes from [`Exec::conn_deferring`].
+macro_rules! write_later {
+    ($guard:expr, $sql:expr $(, $v:expr)* $(,)?) => {
+        match $guard.pending_writes() {
+            Some(batch) => {
+                batch.push($sql)$(.bind($v))*;
+                Ok(())
+            }
+            None => $crate::store::sql::on_conn!($guard, |c| sqlx::query($sql)
+                $(.bind($v))*
+                .execute(c)
+                .await
+                .map(|_| ())
+                .map_err($crate::store::sql::db_err)),
         }
+    };
+}
+pub(crate) use write_later;
+
+impl SqlStore {
+    pub(crate) fn new(db: Db, writer: Option<SqliteWriter>) -> Self {
+        SqlStore { db, writer }
     }
 }
 
 #[async_trait]
 impl Store for SqlStore {
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
-        let (inner, gate) = match &self.db {
-            Db::Sqlite(p) => {
-                let gate = self.write_gate.clone().lock_owned().await;
-                let tx = self
-                    .writer
-                    .as_ref()
-                    .unwrap_or(p)
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(db_err)?;
-                (TxInner::Sqlite(tx), Some(gate))
+        let inner = match (&self.db, &self.writer) {
+            (Db::Sqlite(_), Some(writer)) => TxInner::Sqlite(writer.begin()),
+            (Db::Sqlite(_), None) => {
+                return Err(StoreError::other(std::io::Error::other(
+                    "SQLite store without a write connection",
+                )));
             }
-            Db::Postgres(p) => (TxInner::Postgres(p.begin().await.map_err(db_err)?), None),
+            (Db::Postgres(p), _) => TxInner::Postgres(p.begin().await.map_err(db_err)?),
         };
         Ok(Box::new(SqlTx {
             inner: Mutex::new(inner),
-            _gate: gate,
         }))
     }
 
@@ -206,9 +261,9 @@ impl Store for SqlStore {
 #[async_trait]
 impl Transaction for SqlTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        // The gate (a field) is released after the commit has finished.
+        // The writer is released after the commit has finished.
         match self.inner.into_inner() {
-            TxInner::Sqlite(tx) => tx.commit().await.map_err(db_err),
+            TxInner::Sqlite(tx) => tx.commit().await,
             TxInner::Postgres(tx) => tx.commit().await.map_err(db_err),
         }
     }

@@ -3,10 +3,10 @@
 //! PostgreSQL `FOR UPDATE SKIP LOCKED` keeps claimers from waiting on each other.
 
 use async_trait::async_trait;
-use sqlx::{FromRow, QueryBuilder};
+use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{AnyConn, Exec, db_err, on_conn};
+use super::{Exec, db_err, on_conn, write_later};
 use crate::store::invitations::{OutboxRecord, OutboxRepo, OutboxStatus};
 use crate::store::{StoreError, StoreResult, Timestamp};
 
@@ -63,32 +63,27 @@ const COLUMNS: &str = "id, org_id, invitation_id, message_id, to_address, to_nam
 #[async_trait]
 impl<T: Exec> OutboxRepo for T {
     async fn enqueue_mail(&self, m: &OutboxRecord) -> StoreResult<()> {
-        let mut c = self.conn().await?;
-        on_conn!(c, |c| {
-            sqlx::query(
+        let mut c = self.conn_deferring().await?;
+        write_later!(
+            c,
             "INSERT INTO mail_outbox (id, org_id, invitation_id, message_id, to_address, to_name, subject, body_text, body_html, status, attempts, next_attempt_at, last_error, created_at, sent_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            m.id,
+            m.org_id,
+            m.invitation_id,
+            &m.message_id,
+            &m.to_address,
+            &m.to_name,
+            &m.subject,
+            &m.body_text,
+            &m.body_html,
+            m.status.as_str(),
+            m.attempts,
+            m.next_attempt_at,
+            &m.last_error,
+            m.created_at,
+            m.sent_at,
         )
-        .bind(m.id)
-        .bind(m.org_id)
-        .bind(m.invitation_id)
-        .bind(&m.message_id)
-        .bind(&m.to_address)
-        .bind(&m.to_name)
-        .bind(&m.subject)
-        .bind(&m.body_text)
-        .bind(&m.body_html)
-        .bind(m.status.as_str())
-        .bind(m.attempts)
-        .bind(m.next_attempt_at)
-        .bind(&m.last_error)
-        .bind(m.created_at)
-        .bind(m.sent_at)
-        .execute(c)
-        .await
-        .map(|_| ())
-        .map_err(db_err)
-        })
     }
 
     async fn claim_mail(
@@ -98,10 +93,11 @@ impl<T: Exec> OutboxRepo for T {
         lease_until: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<OutboxRecord>> {
-        let mut c = self.conn().await?;
-        let lock = match c.get() {
-            AnyConn::Sqlite(_) => "",
-            AnyConn::Pg(_) => " FOR UPDATE SKIP LOCKED",
+        let mut c = self.conn_deferring().await?;
+        let lock = if c.is_sqlite() {
+            ""
+        } else {
+            " FOR UPDATE SKIP LOCKED"
         };
         let status = by_key(&mut c, "status");
         let leased = by_key(&mut c, "leased_until");
@@ -115,14 +111,24 @@ impl<T: Exec> OutboxRepo for T {
                AND {status} = 'queued' AND ({leased} IS NULL OR {leased} < $2) \
              RETURNING {COLUMNS}"
         );
-        let rows: Vec<OutboxRow> =
-            on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        let rows: Vec<OutboxRow> = match c.sqlite_tx() {
+            // With the transaction's BEGIN: one trip.
+            Some(tx) => {
+                tx.pending
+                    .push(&sql)
+                    .bind(owner)
+                    .bind(now)
+                    .bind(lease_until);
+                tx.fetch_all().await?
+            }
+            None => on_conn!(c, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(owner)
                 .bind(now)
                 .bind(lease_until)
                 .fetch_all(c)
                 .await
-                .map_err(db_err))?;
+                .map_err(db_err))?,
+        };
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -148,46 +154,60 @@ impl<T: Exec> OutboxRepo for T {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut c = self.conn().await?;
+        let mut c = self.conn_deferring().await?;
         let status = by_key(&mut c, "status");
-        on_conn!(c, |c| {
-            let mut qb = QueryBuilder::new(
-                "UPDATE mail_outbox SET status = 'sent', leased_until = NULL, body_text = NULL, body_html = NULL, last_error = NULL, sent_at = ",
-            );
-            qb.push_bind(at)
-                .push(format!(" WHERE {status} = 'queued' AND lease_owner = "))
-                .push_bind(owner)
-                .push(" AND id IN (");
-            let mut list = qb.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
-            }
-            qb.push(") RETURNING invitation_id");
-            // The invitations of exactly the messages marked here, by id: a
-            // filter on invitation status would let either database walk the
-            // status index (every pending invitation) instead.
-            let marked: Vec<Option<Uuid>> = qb
-                .build_query_scalar()
-                .fetch_all(&mut *c)
-                .await
-                .map_err(db_err)?;
-            let invitations: Vec<Uuid> = marked.iter().flatten().copied().collect();
-            if !invitations.is_empty() {
-                let mut qb =
-                    QueryBuilder::new("UPDATE invitations SET status = 'sent', sent_at = ");
-                qb.push_bind(at)
-                    .push(", updated_at = ")
-                    .push_bind(at)
-                    .push(format!(" WHERE {status} = 'pending' AND id IN ("));
-                let mut list = qb.separated(", ");
-                for id in &invitations {
-                    list.push_bind(*id);
+        let mark = format!(
+            "UPDATE mail_outbox SET status = 'sent', leased_until = NULL, body_text = NULL, body_html = NULL, last_error = NULL, sent_at = $1 \
+             WHERE {status} = 'queued' AND lease_owner = $2 AND id IN ({}) RETURNING invitation_id",
+            placeholders(3, ids.len())
+        );
+        let marked: Vec<Option<Uuid>> = match c.sqlite_tx() {
+            // With the transaction's BEGIN: one trip.
+            Some(tx) => {
+                let mut q = tx.pending.push(&mark).bind(at).bind(owner);
+                for id in ids {
+                    q = q.bind(*id);
                 }
-                qb.push(")");
-                qb.build().execute(&mut *c).await.map_err(db_err)?;
+                let rows: Vec<(Option<Uuid>,)> = tx.fetch_all().await?;
+                rows.into_iter().map(|(id,)| id).collect()
             }
-            Ok(marked.len() as u64)
-        })
+            None => on_conn!(c, |c| {
+                let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(mark.clone()))
+                    .bind(at)
+                    .bind(owner);
+                for id in ids {
+                    q = q.bind(*id);
+                }
+                q.fetch_all(c).await.map_err(db_err)
+            })?,
+        };
+        // The invitations of exactly the messages marked here, by id: a
+        // filter on invitation status would let either database walk the
+        // status index (every pending invitation) instead.
+        let invitations: Vec<Uuid> = marked.iter().flatten().copied().collect();
+        if !invitations.is_empty() {
+            let sent = format!(
+                "UPDATE invitations SET status = 'sent', sent_at = $1, updated_at = $1 WHERE {status} = 'pending' AND id IN ({})",
+                placeholders(2, invitations.len())
+            );
+            match c.pending_writes() {
+                // Goes with the COMMIT.
+                Some(batch) => {
+                    let mut q = batch.push(&sent).bind(at);
+                    for id in &invitations {
+                        q = q.bind(*id);
+                    }
+                }
+                None => on_conn!(c, |c| {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sent.clone())).bind(at);
+                    for id in &invitations {
+                        q = q.bind(*id);
+                    }
+                    q.execute(c).await.map(|_| ()).map_err(db_err)
+                })?,
+            }
+        }
+        Ok(marked.len() as u64)
     }
 
     async fn retry_mail(
@@ -269,6 +289,14 @@ impl<T: Exec> OutboxRepo for T {
     }
 }
 
+/// `$from, $from+1, …`: `n` placeholders for an `IN` list.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `column` as a filter that SQLite must not answer from an index on it.
 ///
 /// Statements that pick rows by primary key also re-check their status. On
@@ -276,8 +304,9 @@ impl<T: Exec> OutboxRepo for T {
 /// which holds the whole backlog, than look up the few ids; a unary `+`
 /// keeps the term off the index (PostgreSQL plans these right as they are).
 fn by_key(c: &mut super::ConnGuard<'_>, column: &'static str) -> String {
-    match c.get() {
-        AnyConn::Sqlite(_) => format!("+{column}"),
-        AnyConn::Pg(_) => column.to_string(),
+    if c.is_sqlite() {
+        format!("+{column}")
+    } else {
+        column.to_string()
     }
 }

@@ -5,9 +5,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::sqlite_tx::SqliteWriter;
 use super::{Db, SqlStore, arc, db_err};
 use crate::config::DatabaseConfig;
 use crate::store::{Store, StoreError, StoreResult};
@@ -37,13 +39,7 @@ pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
             .await
             .map_err(db_err)?;
         // Write transactions queue for this one connection (see SqlStore).
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .acquire_timeout(acquire)
-            .connect_with(options)
-            .await
-            .map_err(db_err)?;
+        let writer = SqliteWriter::start(options.connect().await.map_err(db_err)?)?;
         (Db::Sqlite(pool), Some(writer))
     } else {
         let options = PgConnectOptions::from_str(&config.url).map_err(db_err)?;

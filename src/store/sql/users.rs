@@ -41,6 +41,36 @@ fn sqlite_email_values(n: usize) -> String {
     )
 }
 
+/// Binds [`INSERT_USER`]'s twelve values to a query or a batch.
+macro_rules! bind_user {
+    ($q:expr, $u:expr) => {
+        $q.bind($u.id)
+            .bind($u.org_id)
+            .bind(&$u.user_name)
+            .bind($u.user_name.to_lowercase())
+            .bind(&$u.external_id)
+            .bind(&$u.display_name)
+            .bind($u.active)
+            .bind(Json(&$u.resource))
+            .bind(&$u.password_hash)
+            .bind($u.version)
+            .bind($u.created_at)
+            .bind($u.updated_at)
+    };
+}
+
+/// Binds the six values of email number `$i` (see [`sqlite_email_values`]).
+macro_rules! bind_email {
+    ($q:expr, $i:expr, $e:expr) => {
+        $q.bind($i as i32)
+            .bind(&$e.value)
+            .bind($e.value.to_lowercase())
+            .bind(&$e.kind)
+            .bind($e.primary)
+            .bind(&$e.display)
+    };
+}
+
 #[derive(FromRow)]
 pub(crate) struct UserRow {
     id: Uuid,
@@ -84,38 +114,33 @@ struct UserGroupSqlRow {
 #[async_trait]
 impl<T: Exec> ScimUserRepo for T {
     async fn insert_user(&self, u: &UserRecord, emails: &[EmailRow]) -> StoreResult<()> {
-        let mut c = self.conn().await?;
-        // SQLite takes the user and its emails as one batch: one trip to its
-        // thread instead of two. PostgreSQL cannot batch bound statements.
-        let batched = !emails.is_empty() && matches!(c.get(), AnyConn::Sqlite(_));
+        let mut c = self.conn_deferring().await?;
+        // In a SQLite transaction the user and its emails wait for the
+        // transaction's next trip (often its COMMIT): a create is one trip
+        // to SQLite's thread. PostgreSQL cannot batch bound statements.
+        if let Some(batch) = c.pending_writes() {
+            let sql = if emails.is_empty() {
+                INSERT_USER.to_string()
+            } else {
+                format!("{INSERT_USER}; {}", sqlite_email_values(emails.len()))
+            };
+            let mut q = bind_user!(batch.push(&sql), u);
+            for (i, e) in emails.iter().enumerate() {
+                q = bind_email!(q, i, e);
+            }
+            return Ok(());
+        }
+        let batched = !emails.is_empty() && c.is_sqlite();
         let sql = if batched {
             format!("{INSERT_USER}; {}", sqlite_email_values(emails.len()))
         } else {
             INSERT_USER.to_string()
         };
         on_conn!(c, |c| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(u.id)
-                .bind(u.org_id)
-                .bind(&u.user_name)
-                .bind(u.user_name.to_lowercase())
-                .bind(&u.external_id)
-                .bind(&u.display_name)
-                .bind(u.active)
-                .bind(Json(&u.resource))
-                .bind(&u.password_hash)
-                .bind(u.version)
-                .bind(u.created_at)
-                .bind(u.updated_at);
+            let mut q = bind_user!(sqlx::query(sqlx::AssertSqlSafe(sql)), u);
             if batched {
                 for (i, e) in emails.iter().enumerate() {
-                    q = q
-                        .bind(i as i32)
-                        .bind(&e.value)
-                        .bind(e.value.to_lowercase())
-                        .bind(&e.kind)
-                        .bind(e.primary)
-                        .bind(&e.display);
+                    q = bind_email!(q, i, e);
                 }
             }
             q.execute(&mut *c).await.map_err(db_err)?;
