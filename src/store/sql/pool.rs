@@ -27,7 +27,14 @@ pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
             // process; only a power loss can undo the last commits.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Checkpoint every 8,000 WAL pages (32 MiB) instead of 1,000:
+            // inserts rewrite the same B-tree pages commit after commit, and
+            // a checkpoint copies only each page's latest version, so fewer
+            // checkpoints copy far fewer pages (W1 with invitations: +40 %).
+            .pragma("wal_autocheckpoint", "8000")
+            // Statement and savepoint journals in memory, not temp files.
+            .pragma("temp_store", "memory");
         let path = options.get_filename();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(StoreError::other)?;
