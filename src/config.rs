@@ -94,6 +94,7 @@ pub struct OutboxConfig {
     pub concurrency: usize,
     pub max_attempts: i32,
     pub retry_base_ms: u64,
+    pub max_defer_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -71,6 +71,7 @@ impl Application {
                 concurrency: outbox.concurrency,
                 max_attempts: outbox.max_attempts,
                 base_backoff: Duration::from_millis(outbox.retry_base_ms.max(1)),
+                max_defer: Duration::from_millis(outbox.max_defer_ms),
                 ..OutboxSettings::default()
             };
             OutboxWorker::new(store.clone(), mailer, settings)

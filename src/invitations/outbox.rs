@@ -34,7 +34,14 @@ pub struct OutboxSettings {
     /// First retry delay; doubles per attempt, with jitter, up to `max_backoff`.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
+    /// While this process is committing new mail in a burst (a directory
+    /// pushing thousands of users), delivery waits for a pause — at most
+    /// this long — so that it does not take CPU from the burst. Zero: never.
+    pub max_defer: Duration,
 }
+
+/// A pause this long in new mail ends a burst.
+const QUIET: Duration = Duration::from_millis(50);
 
 impl Default for OutboxSettings {
     fn default() -> Self {
@@ -46,6 +53,7 @@ impl Default for OutboxSettings {
             max_attempts: 12,
             base_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(15 * 60),
+            max_defer: Duration::from_secs(5),
         }
     }
 }
@@ -76,10 +84,12 @@ impl OutboxWorker {
 
     /// Runs until `shutdown` turns true, finishing the round in flight.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut burst_started = None;
         loop {
             if *shutdown.borrow() {
                 return;
             }
+            self.wait_out_burst(&mut burst_started, &mut shutdown).await;
             let handled = match self.run_once().await {
                 Ok(n) => n,
                 Err(e) => {
@@ -88,11 +98,47 @@ impl OutboxWorker {
                 }
             };
             if handled == 0 {
+                burst_started = None;
                 tokio::select! {
                     _ = self.wake.notified() => {}
                     _ = tokio::time::sleep(self.settings.poll) => {}
                     _ = shutdown.changed() => {}
                 }
+            }
+        }
+    }
+
+    /// Waits while new mail keeps being committed in this process (wakes
+    /// closer than [`QUIET`] apart), until a pause or until `max_defer`
+    /// after the burst began; after that, delivery runs beside the burst.
+    async fn wait_out_burst(
+        &self,
+        burst_started: &mut Option<tokio::time::Instant>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        if self.settings.max_defer.is_zero() {
+            return;
+        }
+        // No mail committed since the last look: no burst to wait out.
+        let woken = tokio::select! {
+            biased;
+            _ = self.wake.notified() => true,
+            _ = std::future::ready(()) => false,
+        };
+        if !woken {
+            return;
+        }
+        let deadline =
+            *burst_started.get_or_insert_with(tokio::time::Instant::now) + self.settings.max_defer;
+        loop {
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(QUIET) => {
+                    *burst_started = None;
+                    return;
+                }
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = shutdown.changed() => return,
             }
         }
     }
