@@ -43,11 +43,21 @@ impl InvitationService {
         if !token::well_formed("inv", presented) {
             return Ok(LinkState::Unknown);
         }
-        let Some(inv) = self
-            .store()
-            .invitation_by_token_hash(&token::hash(presented))
-            .await?
-        else {
+        // Links are stored under a time-ordered key; links issued before
+        // that under the plain hash.
+        let ordered = match token::ordered_key("inv", presented) {
+            Some(key) => self.store().invitation_by_token_hash(&key).await?,
+            None => None,
+        };
+        let found = match ordered {
+            Some(inv) => Some(inv),
+            None => {
+                self.store()
+                    .invitation_by_token_hash(&token::hash(presented))
+                    .await?
+            }
+        };
+        let Some(inv) = found else {
             return Ok(LinkState::Unknown);
         };
         let view = self.view(inv.id).await?;

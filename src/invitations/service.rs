@@ -160,7 +160,7 @@ impl InvitationService {
             .ok_or(InvitationError::NotFound(inv.org_id))?;
         tx.cancel_mail_for_invitation(inv.id).await?;
         let now = Timestamp::now();
-        let issued = token::issue(TOKEN_KIND);
+        let issued = token::issue_ordered(TOKEN_KIND);
         inv.token_hash = Some(issued.hash);
         inv.status = InvitationStatus::Pending;
         inv.reason = None;
@@ -250,7 +250,7 @@ impl InvitationService {
                     .map(|inv| NewInvitation { inv, mail: None }));
             }
         };
-        let issued = token::issue(TOKEN_KIND);
+        let issued = token::issue_ordered(TOKEN_KIND);
         let inv = InvitationRecord {
             id: Uuid::now_v7(),
             org_id: change.org_id,
