@@ -18,7 +18,7 @@ use super::db_err;
 use crate::store::{StoreError, StoreResult};
 
 /// Statements waiting to be sent together, with their arguments.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Batch {
     sql: String,
     args: SqliteArguments,
