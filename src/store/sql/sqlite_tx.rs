@@ -236,28 +236,31 @@ impl SqliteTx {
 
     /// Takes the writer if not yet held; the first trip then begins the
     /// transaction.
-    async fn hold(&mut self) -> StoreResult<&mut SqliteConnection> {
+    async fn hold(&mut self) -> StoreResult<()> {
         if self.held.is_none() {
             let mut writer = self.writer.lock.clone().lock_owned().await;
             writer.roll_back_abandoned().await?;
             self.held = Some(writer);
             self.pending.prepend("BEGIN IMMEDIATE");
         }
+        Ok(())
+    }
+
+    /// Takes the writer (if not yet held) and what is pending, for a trip.
+    async fn start_trip(&mut self) -> StoreResult<(Batch, &mut SqliteConnection)> {
+        self.hold().await?;
+        self.begun = true;
+        let pending = std::mem::take(&mut self.pending);
         match self.held.as_deref_mut() {
-            Some(w) => w.conn(),
+            Some(w) => Ok((pending, w.conn()?)),
             None => Err(failure("the transaction lost its writer")),
         }
     }
 
     /// Sends the pending statements in one trip (taking the writer first).
     pub(crate) async fn send(&mut self) -> StoreResult<()> {
-        self.hold().await?;
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        self.begun = true;
-        let mut pending = std::mem::take(&mut self.pending);
-        pending.send(self.hold().await?).await
+        let (mut pending, conn) = self.start_trip().await?;
+        pending.send(conn).await
     }
 
     /// Sends the pending statements in one trip, the last of them a query,
@@ -266,10 +269,8 @@ impl SqliteTx {
     where
         R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
     {
-        self.hold().await?;
-        self.begun = true;
-        let mut pending = std::mem::take(&mut self.pending);
-        pending.fetch_all(self.hold().await?).await
+        let (mut pending, conn) = self.start_trip().await?;
+        pending.fetch_all(conn).await
     }
 
     pub(crate) async fn commit(mut self) -> StoreResult<()> {

@@ -115,27 +115,23 @@ struct UserGroupSqlRow {
 impl<T: Exec> ScimUserRepo for T {
     async fn insert_user(&self, u: &UserRecord, emails: &[EmailRow]) -> StoreResult<()> {
         let mut c = self.conn_deferring().await?;
-        // In a SQLite transaction the user and its emails wait for the
-        // transaction's next trip (often its COMMIT): a create is one trip
-        // to SQLite's thread. PostgreSQL cannot batch bound statements.
-        if let Some(batch) = c.pending_writes() {
-            let sql = if emails.is_empty() {
-                INSERT_USER.to_string()
-            } else {
-                format!("{INSERT_USER}; {}", sqlite_email_values(emails.len()))
-            };
-            let mut q = bind_user!(batch.push(&sql), u);
-            for (i, e) in emails.iter().enumerate() {
-                q = bind_email!(q, i, e);
-            }
-            return Ok(());
-        }
+        // SQLite takes the user and its emails as one batch: one trip to its
+        // thread. PostgreSQL cannot batch bound statements.
         let batched = !emails.is_empty() && c.is_sqlite();
         let sql = if batched {
             format!("{INSERT_USER}; {}", sqlite_email_values(emails.len()))
         } else {
             INSERT_USER.to_string()
         };
+        // In a SQLite transaction the batch waits for the transaction's next
+        // trip (often its COMMIT).
+        if let Some(batch) = c.pending_writes() {
+            let mut q = bind_user!(batch.push(&sql), u);
+            for (i, e) in emails.iter().enumerate() {
+                q = bind_email!(q, i, e);
+            }
+            return Ok(());
+        }
         on_conn!(c, |c| {
             let mut q = bind_user!(sqlx::query(sqlx::AssertSqlSafe(sql)), u);
             if batched {
