@@ -144,28 +144,25 @@ async fn provision(
     started.elapsed()
 }
 
+/// The value after `name` on the command line.
+fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: usize = args
-        .iter()
-        .position(|a| a == "--users")
-        .and_then(|i| args.get(i + 1))
+    let n: usize = arg(&args, "--users")
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     // How long to wait for the last mail (a server run with its outbox
     // worker off, to see what queuing alone costs, never delivers).
-    let mail_wait: u64 = args
-        .iter()
-        .position(|a| a == "--mail-wait-secs")
-        .and_then(|i| args.get(i + 1))
+    let mail_wait: u64 = arg(&args, "--mail-wait-secs")
         .and_then(|v| v.parse().ok())
         .unwrap_or(600);
-    let pg = args
-        .iter()
-        .position(|a| a == "--pg")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let pg = arg(&args, "--pg").cloned();
     let dir = tempfile::tempdir().expect("tmp");
     let count = Arc::new(AtomicUsize::new(0));
     let smtp_port = smtp_sink(count.clone()).await;

@@ -178,10 +178,9 @@ impl ScimService {
         tx: &dyn Transaction,
         change: UserChange<'_>,
     ) -> Result<(), ScimError> {
-        match &self.hook {
-            Some(hook) => hook.user_changed(tx, &change).await.map_err(internal),
-            None => Ok(()),
-        }
+        self.apply_hook(tx, HookPlan::InTransaction, change)
+            .await
+            .map_err(internal)
     }
 
     /// Asks the hook to prepare its writes for `change` before the
