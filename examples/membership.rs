@@ -38,7 +38,11 @@ async fn main() -> anyhow::Result<()> {
             domains: vec![],
         })
         .await?;
-    let scim = ScimService::new(store.clone(), "http://127.0.0.1:8080");
+    let scim = ScimService::new(
+        store.clone(),
+        "http://127.0.0.1:8080",
+        onramp::secrets::password::Passwords::new(0),
+    );
     let none = Projection::default();
     let no_members = Projection {
         attributes: vec![],

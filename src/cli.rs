@@ -59,10 +59,20 @@ pub enum InvitationsCommand {
         #[arg(long)]
         status: Option<String>,
     },
-    /// Issue a fresh link (the old one stops working) and mail it.
-    Resend { id: Uuid },
-    /// Void the invitation's link and cancel its unsent mail.
-    Revoke { id: Uuid },
+    /// Issue a fresh link (the old ones stop working) and mail it.
+    Resend {
+        id: Uuid,
+        /// The organization the invitation belongs to.
+        #[arg(long)]
+        org: Uuid,
+    },
+    /// Void the invitation's links and cancel its unsent mail.
+    Revoke {
+        id: Uuid,
+        /// The organization the invitation belongs to.
+        #[arg(long)]
+        org: Uuid,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,7 +126,12 @@ pub enum ScimTokenCommand {
         org: Uuid,
     },
     /// Revoke a token by its id.
-    Revoke { id: Uuid },
+    Revoke {
+        id: Uuid,
+        /// The organization the token belongs to.
+        #[arg(long)]
+        org: Uuid,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -191,8 +206,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         serde_json::to_string_pretty(&tenancy.list_scim_tokens(org).await?)?
                     );
                 }
-                ScimTokenCommand::Revoke { id } => {
-                    tenancy.revoke_scim_token(id).await?;
+                ScimTokenCommand::Revoke { id, org } => {
+                    tenancy.revoke_scim_token(org, id).await?;
                     eprintln!("SCIM token {id} revoked");
                 }
             }
@@ -211,15 +226,15 @@ async fn invitations(config: &Config, cmd: InvitationsCommand) -> anyhow::Result
                 serde_json::to_string_pretty(&service.list(org, status.as_deref()).await?)?
             );
         }
-        InvitationsCommand::Resend { id } => {
-            let inv = service.resend(id).await?;
+        InvitationsCommand::Resend { id, org } => {
+            let inv = service.resend(org, id).await?;
             eprintln!(
                 "invitation {id} reissued; the new link is mailed by a running server's outbox"
             );
             println!("{}", serde_json::to_string_pretty(&inv)?);
         }
-        InvitationsCommand::Revoke { id } => {
-            let inv = service.revoke(id).await?;
+        InvitationsCommand::Revoke { id, org } => {
+            let inv = service.revoke(org, id).await?;
             eprintln!("invitation {id} revoked");
             println!("{}", serde_json::to_string_pretty(&inv)?);
         }
@@ -254,7 +269,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         public_url = config.http.public_url.as_str(),
         "onramp is serving"
     );
-    if !app.state().tenancy.has_orgs().await? {
+    if !app.services().tenancy.has_orgs().await? {
         let exe = "cargo run --release --";
         eprintln!(
             "\nNo organization exists yet. Create one and a SCIM token for its directory:\n\n  \

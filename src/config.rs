@@ -20,7 +20,55 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub mail: MailConfig,
+    pub metrics: MetricsConfig,
+    pub security: SecurityConfig,
     pub log: LogConfig,
+}
+
+/// Where `/metrics` is served and who may read it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// An address of its own for `/metrics` (then not served on
+    /// `http.bind`); empty: served with everything else.
+    #[serde(with = "optional_addr")]
+    pub bind: Option<SocketAddr>,
+    /// A bearer token `/metrics` requires; empty: none.
+    #[serde(serialize_with = "redact")]
+    pub token: SecretString,
+}
+
+/// Bounds on costly work.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Password hashes computed at once (each holds 19 MiB and a core for
+    /// ~20 ms); 0: one per CPU core.
+    pub password_hash_concurrency: usize,
+}
+
+/// An optional socket address, written as a string ("" for none).
+mod optional_addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(a) => s.serialize_str(&a.to_string()),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let raw = String::deserialize(d)?;
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        raw.trim().parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("`{raw}` is not an address like 127.0.0.1:9090"))
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -34,6 +82,10 @@ pub struct HttpConfig {
     /// How long a validated SCIM token or an organization's settings are
     /// trusted without asking the database.
     pub tenancy_cache_ms: u64,
+    /// SCIM requests of one organization in progress at once; more wait.
+    pub tenant_concurrency: usize,
+    /// How long a request over `tenant_concurrency` waits before 429.
+    pub tenant_queue_ms: u64,
 }
 
 /// An absolute http(s) URL without a trailing slash.
@@ -190,6 +242,17 @@ impl Config {
         if self.http.body_limit < 1024 {
             return Err(ConfigError(
                 "http.body_limit must be at least 1024 bytes".into(),
+            ));
+        }
+        if self.http.tenant_concurrency == 0 {
+            return Err(ConfigError(
+                "http.tenant_concurrency must be at least 1".into(),
+            ));
+        }
+        if self.metrics.bind.is_some_and(|a| a == self.http.bind) {
+            return Err(ConfigError(
+                "metrics.bind must differ from http.bind (leave it empty to serve /metrics there)"
+                    .into(),
             ));
         }
         if self.database.max_connections == 0 {

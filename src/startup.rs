@@ -1,10 +1,14 @@
 //! Building and running the server: `Application::build` connects and
-//! migrates the database and binds the listener (port 0 picks a free port);
-//! `run` serves until the shutdown future resolves, lets in-flight requests
-//! finish, then closes the pool.
+//! migrates the database, builds each feature's services and binds the
+//! listeners (port 0 picks a free port); `run` serves until the shutdown
+//! future resolves, lets in-flight requests finish, then closes the pool.
+//!
+//! This is the one place features are wired: each mounts itself with its
+//! own `configure` and state.
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -12,23 +16,41 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
-
-use std::sync::Arc;
-
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::http::error::json_error;
-use crate::http::{AppState, health, middleware};
-use crate::invitations::outbox::{OutboxSettings, OutboxWorker};
+use crate::http::error::problem;
+use crate::http::health::{self, HealthState};
+use crate::http::limits::TenantGate;
+use crate::http::metrics::Metrics;
+use crate::http::middleware::{self, BodyLimit};
+use crate::http::paths;
+use crate::invitations::pages::{self as join_pages, JoinPages};
+use crate::invitations::{InvitationMailCompletion, InvitationService, MAIL_KIND};
+use crate::mail::outbox::{OutboxSettings, OutboxWorker};
 use crate::mail::{self, Mailer};
-use crate::scim;
+use crate::scim::{self, ScimService, ScimSettings};
+use crate::secrets::password::Passwords;
 use crate::store::{self, DynStore};
+use crate::tenancy::TenancyService;
+
+/// The services of one running server, for tests and the CLI.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub store: DynStore,
+    pub tenancy: TenancyService,
+    pub scim: ScimService,
+    pub invitations: InvitationService,
+    pub metrics: web::Data<Metrics>,
+}
 
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
-    state: AppState,
+    metrics_server: Option<Server>,
+    services: Services,
     worker: Option<OutboxWorker>,
 }
 
@@ -75,35 +97,30 @@ impl Application {
                 ..OutboxSettings::default()
             };
             OutboxWorker::new(store.clone(), mailer, settings)
+                .completing(MAIL_KIND, Arc::new(InvitationMailCompletion))
         });
-        let listener = TcpListener::bind(config.http.bind)
-            .with_context(|| format!("cannot listen on {}", config.http.bind))?;
+        let services = Services::new(config, store, worker.as_ref().map(OutboxWorker::waker));
+        let http = &services.config.http;
+        let listener = TcpListener::bind(http.bind)
+            .with_context(|| format!("cannot listen on {}", http.bind))?;
         let port = listener.local_addr()?.port();
-        let state = AppState::new(config, store, worker.as_ref().map(OutboxWorker::waker));
-        let http = &state.config.http;
-        let app_state = state.clone();
-        let body_limit = http.body_limit;
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(app_state.clone()))
-                .app_data(web::PayloadConfig::new(body_limit))
-                .app_data(web::JsonConfig::default().limit(body_limit))
-                .wrap(from_fn(middleware::observe))
-                .configure(health::configure)
-                .configure(scim::configure)
-                .configure(crate::join::configure)
-                .default_service(web::to(not_found))
-        })
-        .listen(listener)?
-        .disable_signals()
-        .shutdown_timeout(http.shutdown_timeout_secs);
-        if http.workers > 0 {
-            server = server.workers(http.workers);
-        }
+        let separate_metrics = services.config.metrics.bind;
+        let server = serve(&services, listener, separate_metrics.is_none())?;
+        let (metrics_server, metrics_port) = match separate_metrics {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (metrics.bind)"))?;
+                let port = listener.local_addr()?.port();
+                (Some(serve_metrics(&services, listener)?), Some(port))
+            }
+            None => (None, None),
+        };
         Ok(Application {
             port,
-            server: server.run(),
-            state,
+            metrics_port,
+            server,
+            metrics_server,
+            services,
             worker,
         })
     }
@@ -112,8 +129,13 @@ impl Application {
         self.port
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The port of `/metrics` when it has a listener of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// Serves until `shutdown` resolves; then stops accepting, waits for
@@ -123,21 +145,37 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let handle = self.server.handle();
-        let (stop_worker, worker_stopped) = watch::channel(false);
-        let worker = self.worker.map(|w| tokio::spawn(w.run(worker_stopped)));
+        let metrics_handle = self.metrics_server.as_ref().map(Server::handle);
+        let (stop_tasks, tasks_stopped) = watch::channel(false);
+        let worker = self
+            .worker
+            .map(|w| tokio::spawn(w.run(tasks_stopped.clone())));
+        let housekeeping = tokio::spawn(crate::housekeeping::run(
+            self.services.store.clone(),
+            Duration::from_secs(60),
+            tasks_stopped,
+        ));
+        let metrics_server = self.metrics_server.map(tokio::spawn);
         let stopper = tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
+            if let Some(h) = metrics_handle {
+                h.stop(true).await;
+            }
             handle.stop(true).await;
         });
         let served = self.server.await;
         stopper.abort();
-        let _ = stop_worker.send(true);
+        let _ = stop_tasks.send(true);
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
         if let Some(w) = worker {
             // The worker finishes the round it is in; its leases expire if it cannot.
             let _ = tokio::time::timeout(Duration::from_secs(15), w).await;
         }
-        tokio::time::timeout(Duration::from_secs(10), self.state.store.close())
+        let _ = tokio::time::timeout(Duration::from_secs(5), housekeeping).await;
+        tokio::time::timeout(Duration::from_secs(10), self.services.store.close())
             .await
             .ok();
         tracing::info!("stopped");
@@ -145,8 +183,109 @@ impl Application {
     }
 }
 
+impl Services {
+    /// Every feature's services; `wake` is this process's outbox worker,
+    /// when it runs one.
+    pub fn new(config: Config, store: DynStore, wake: Option<Arc<tokio::sync::Notify>>) -> Self {
+        let tenancy = TenancyService::new(store.clone())
+            .caching(Duration::from_millis(config.http.tenancy_cache_ms));
+        let mut invitations = InvitationService::new(
+            store.clone(),
+            config.http.public_url.as_str(),
+            &config.mail.from,
+        )
+        .with_org_cache(tenancy.org_cache());
+        if let Some(w) = wake {
+            invitations = invitations.waking(w);
+        }
+        let passwords = Passwords::new(config.security.password_hash_concurrency);
+        let scim = ScimService::new(store.clone(), config.http.public_url.as_str(), passwords)
+            .with_subscriber(Arc::new(invitations.clone()));
+        Services {
+            config: Arc::new(config),
+            store,
+            tenancy,
+            scim,
+            invitations,
+            metrics: web::Data::new(Metrics::new()),
+        }
+    }
+}
+
+/// The main HTTP server: every feature, and `/metrics` when `with_metrics`.
+fn serve(services: &Services, listener: TcpListener, with_metrics: bool) -> anyhow::Result<Server> {
+    let http = &services.config.http;
+    let body_limit = http.body_limit;
+    let health = HealthState {
+        store: services.store.clone(),
+        metrics: services.metrics.clone(),
+        metrics_token: metrics_token(&services.config),
+    };
+    let scim = services.scim.clone();
+    let scim_settings = ScimSettings {
+        public_url: http.public_url.as_str().to_string(),
+    };
+    let join = JoinPages::new(
+        services.invitations.clone(),
+        http.public_url.as_str().starts_with("https://"),
+    );
+    let tenancy = web::Data::new(services.tenancy.clone());
+    let gate = web::Data::new(TenantGate::new(
+        http.tenant_concurrency,
+        Duration::from_millis(http.tenant_queue_ms),
+    ));
+    let metrics = services.metrics.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .app_data(tenancy.clone())
+            .app_data(gate.clone())
+            .app_data(web::Data::new(BodyLimit(body_limit)))
+            .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(web::JsonConfig::default().limit(body_limit))
+            .app_data(web::FormConfig::default().limit(64 * 1024))
+            .wrap(from_fn(paths::normalize))
+            .wrap(from_fn(middleware::observe))
+            .configure(|c| health::configure(c, &health, with_metrics))
+            .configure(|c| scim::configure(c, &scim, &scim_settings))
+            .configure(|c| join_pages::configure(c, &join))
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(http.shutdown_timeout_secs);
+    if http.workers > 0 {
+        server = server.workers(http.workers);
+    }
+    Ok(server.run())
+}
+
+/// `/metrics` on a listener of its own (`metrics.bind`).
+fn serve_metrics(services: &Services, listener: TcpListener) -> anyhow::Result<Server> {
+    let health = HealthState {
+        store: services.store.clone(),
+        metrics: services.metrics.clone(),
+        metrics_token: metrics_token(&services.config),
+    };
+    Ok(HttpServer::new(move || {
+        App::new()
+            .configure(|c| health::configure(c, &health, true))
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .workers(1)
+    .disable_signals()
+    .run())
+}
+
+fn metrics_token(config: &Config) -> Option<secrecy::SecretString> {
+    use secrecy::ExposeSecret;
+    let token = &config.metrics.token;
+    (!token.expose_secret().is_empty()).then(|| token.clone())
+}
+
 async fn not_found() -> HttpResponse {
-    json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    problem(StatusCode::NOT_FOUND, "Not Found", "no such endpoint")
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.

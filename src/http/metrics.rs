@@ -84,7 +84,7 @@ impl Metrics {
         let mail_queued = Gauge::default();
         registry.register(
             "mail_outbox_queued",
-            "Invitation mails waiting in the outbox (not yet sent, failed or cancelled)",
+            "Mails waiting in the outbox (not yet sent, failed or cancelled)",
             mail_queued.clone(),
         );
         Metrics {

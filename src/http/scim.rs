@@ -11,14 +11,27 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::AppState;
-use super::error::{SCIM_CONTENT_TYPE, ScimFailure};
+use super::error::SCIM_CONTENT_TYPE;
+use super::limits::TenantGate;
+use super::middleware::BodyLimit;
+use crate::scim::ScimFailure;
 use crate::scim::protocol::ScimError;
-use crate::tenancy::ScimPrincipal;
+use crate::tenancy::{ScimPrincipal, TenancyService};
 
-/// The organization whose SCIM token authenticated this request.
-#[derive(Debug, Clone, Copy)]
-pub struct ScimAuth(pub ScimPrincipal);
+/// The organization whose SCIM token authenticated this request, and its
+/// place among that organization's requests in progress (see
+/// [`TenantGate`]), held until the request is done.
+#[derive(Debug)]
+pub struct ScimAuth {
+    pub principal: ScimPrincipal,
+    _place: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl ScimAuth {
+    pub fn org_id(&self) -> uuid::Uuid {
+        self.principal.org_id
+    }
+}
 
 impl FromRequest for ScimAuth {
     type Error = ScimFailure;
@@ -29,9 +42,9 @@ impl FromRequest for ScimAuth {
             .headers()
             .get(AUTHORIZATION)
             .map(|v| v.to_str().map(str::to_owned));
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let tenancy = req.app_data::<web::Data<TenancyService>>().cloned();
+        let gate = req.app_data::<web::Data<TenantGate>>().cloned();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ScimFailure(ScimError::internal()))?;
             let presented = match header {
                 None => {
                     return Err(ScimError::unauthorized(
@@ -48,10 +61,29 @@ impl FromRequest for ScimAuth {
                     ScimError::unauthorized("the Authorization header must be `Bearer <token>`")
                 })?,
             };
-            match state.tenancy.authenticate_scim(&presented).await? {
-                Some(principal) => Ok(ScimAuth(principal)),
-                None => Err(ScimError::unauthorized("the bearer token is not valid").into()),
-            }
+            let tenancy = tenancy.ok_or_else(|| ScimFailure::Protocol(ScimError::internal()))?;
+            let principal = tenancy
+                .authenticate_scim(&presented)
+                .await
+                .map_err(|e| match e {
+                    crate::tenancy::TenancyError::Store(s) => ScimFailure::Store(s),
+                    other => ScimFailure::Store(crate::store::StoreError::other(other)),
+                })?
+                .ok_or_else(|| ScimError::unauthorized("the bearer token is not valid"))?;
+            let place = match gate {
+                Some(gate) => Some(gate.enter(principal.org_id).await.ok_or_else(|| {
+                    ScimError::new(
+                        429,
+                        None,
+                        "too many requests of this organization are in progress; retry shortly",
+                    )
+                })?),
+                None => None,
+            };
+            Ok(ScimAuth {
+                principal,
+                _place: place,
+            })
         })
     }
 }
@@ -74,9 +106,8 @@ impl FromRequest for ScimBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.config.http.body_limit)
-            .unwrap_or(1024 * 1024);
+            .app_data::<web::Data<BodyLimit>>()
+            .map_or(1024 * 1024, |l| l.0);
         let content_type = req
             .headers()
             .get(CONTENT_TYPE)
@@ -148,9 +179,9 @@ pub fn scim_json(status: u16, body: &Value) -> HttpResponse {
 
 /// 404 for unknown paths under `/scim/v2`.
 pub async fn scim_not_found(req: HttpRequest) -> HttpResponse {
+    let shown: String = req.path().chars().take(200).collect();
     super::error::scim_error_response(&ScimError::not_found(format!(
-        "no SCIM endpoint at {}",
-        req.path()
+        "no SCIM endpoint at {shown}"
     )))
 }
 

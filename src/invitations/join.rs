@@ -1,15 +1,14 @@
-//! What a person sees after following an invitation link: the link is
-//! exchanged for a short server-side session (so the token leaves the URL at
-//! once), and "can't find the email?" re-sends a link only where a pending
-//! or expired invitation exists — answering the same either way.
+//! What a person does with an invitation: the link is exchanged for a short
+//! server-side session (so the token leaves the URL at once), and "can't
+//! find the email?" sends a link only where a live invitation exists —
+//! answering the same either way, and never taking away a link the person
+//! may already hold.
 
-use uuid::Uuid;
-
-use super::service::{InvitationError, InvitationService};
+use super::service::{InvitationError, InvitationService, TOKEN_KIND};
 use crate::mail::templates::FALLBACK_PERSON;
+use crate::secrets::token;
 use crate::store::Timestamp;
-use crate::store::invitations::InvitationStatus;
-use crate::tenancy::token;
+use crate::store::invitations::{InvitationRecord, InvitationStatus};
 
 /// How long a join session lasts (the SSO step, #5, happens within it).
 const SESSION: time::Duration = time::Duration::hours(1);
@@ -40,27 +39,10 @@ pub enum LinkState {
 
 impl InvitationService {
     pub async fn open_link(&self, presented: &str) -> Result<LinkState, InvitationError> {
-        if !token::well_formed("inv", presented) {
-            return Ok(LinkState::Unknown);
-        }
-        // Links are stored under a time-ordered key; links issued before
-        // that under the plain hash.
-        let ordered = match token::ordered_key("inv", presented) {
-            Some(key) => self.store().invitation_by_token_hash(&key).await?,
-            None => None,
-        };
-        let found = match ordered {
-            Some(inv) => Some(inv),
-            None => {
-                self.store()
-                    .invitation_by_token_hash(&token::hash(presented))
-                    .await?
-            }
-        };
-        let Some(inv) = found else {
+        let Some(inv) = self.by_link(presented).await? else {
             return Ok(LinkState::Unknown);
         };
-        let view = self.view(inv.id).await?;
+        let view = self.view(&inv).await?;
         let now = Timestamp::now();
         Ok(match inv.status {
             InvitationStatus::Accepted => LinkState::Used(view),
@@ -69,7 +51,7 @@ impl InvitationService {
             _ => {
                 let issued = token::issue("js");
                 let until = std::cmp::min(inv.expires_at, now.plus(SESSION));
-                self.store()
+                self.store
                     .insert_join_session(&issued.hash, inv.id, now, until)
                     .await?;
                 LinkState::Valid {
@@ -85,45 +67,87 @@ impl InvitationService {
             return Ok(None);
         }
         let now = Timestamp::now();
-        let Some(id) = self.store().join_session(&token::hash(secret), now).await? else {
+        let Some((org_id, id)) = self.store.join_session(&token::hash(secret), now).await? else {
             return Ok(None);
         };
-        let inv = self
-            .store()
-            .invitation_by_id(id)
-            .await?
-            .ok_or(InvitationError::NotFound(id))?;
+        let Some(inv) = self.store.invitation_by_id(org_id, id).await? else {
+            return Ok(None);
+        };
         if !inv.status.is_live() || inv.expires_at <= now {
             return Ok(None);
         }
-        Ok(Some(self.view(id).await?))
+        Ok(Some(self.view(&inv).await?))
     }
 
-    /// Re-sends a fresh link to `email` if, and only if, a pending or expired
-    /// (never accepted) invitation is addressed to it. Says nothing either way.
+    /// The invitation a presented link belongs to. Links are stored under a
+    /// time-ordered key; links issued before that under the plain hash.
+    async fn by_link(&self, presented: &str) -> Result<Option<InvitationRecord>, InvitationError> {
+        if !token::well_formed(TOKEN_KIND, presented) {
+            return Ok(None);
+        }
+        if let Some(key) = token::ordered_key(TOKEN_KIND, presented)
+            && let Some(inv) = self.store.invitation_by_token_hash(&key).await?
+        {
+            return Ok(Some(inv));
+        }
+        Ok(self
+            .store
+            .invitation_by_token_hash(&token::hash(presented))
+            .await?)
+    }
+
+    /// Sends a link to `email` if, and only if, a live (pending or sent,
+    /// never accepted) invitation is addressed to it; says nothing either
+    /// way. A link the person may already hold keeps working: a further
+    /// link is added (at most five are kept), or, when the invitation has
+    /// expired, it is renewed.
     pub async fn resend_by_email(&self, email: &str) -> Result<(), InvitationError> {
         let email = email.trim();
-        if !super::email::is_email(email) {
+        if !crate::scim::mapping::is_email(email) {
             return Ok(());
         }
-        let candidates = self.store().invitations_by_email(email).await?;
-        if let Some(inv) = candidates.iter().find(|i| i.status.is_live()) {
-            match self.resend(inv.id).await {
-                Ok(_) | Err(InvitationError::NotAllowed(_)) => {}
+        let candidates = self.store.invitations_by_email(email).await?;
+        let Some(inv) = candidates.into_iter().find(|i| i.status.is_live()) else {
+            return Ok(());
+        };
+        let tx = self.store.begin().await?;
+        let now = Timestamp::now();
+        if inv.expires_at <= now {
+            match self.resend_in(&*tx, inv.org_id, inv.id).await {
+                Ok(_) => {}
+                Err(InvitationError::NotAllowed(_)) => return Ok(()),
                 Err(e) => return Err(e),
             }
+        } else {
+            let Some(mut inv) = tx.invitation_by_id(inv.org_id, inv.id).await? else {
+                return Ok(());
+            };
+            let active = tx
+                .user_by_id(inv.org_id, inv.user_id)
+                .await?
+                .is_some_and(|u| u.active);
+            let Some(org) = tx.org_by_id(inv.org_id).await? else {
+                return Ok(());
+            };
+            if !inv.status.is_live() || !active {
+                return Ok(());
+            }
+            let issued = token::issue_ordered(TOKEN_KIND);
+            tx.add_invitation_link(inv.id, &issued.hash, now).await?;
+            inv.sends += 1;
+            inv.updated_at = now;
+            tx.update_invitation(&inv).await?;
+            tx.enqueue_mail(&self.invitation_mail(&org, &inv, &issued.secret, now)?)
+                .await?;
         }
+        tx.commit().await?;
+        self.wake_worker();
         Ok(())
     }
 
-    async fn view(&self, id: Uuid) -> Result<JoinView, InvitationError> {
-        let inv = self
-            .store()
-            .invitation_by_id(id)
-            .await?
-            .ok_or(InvitationError::NotFound(id))?;
+    async fn view(&self, inv: &InvitationRecord) -> Result<JoinView, InvitationError> {
         let org = self
-            .store()
+            .store
             .org_by_id(inv.org_id)
             .await?
             .ok_or(InvitationError::NotFound(inv.org_id))?;
@@ -134,8 +158,8 @@ impl InvitationService {
                 .inviter
                 .unwrap_or_else(|| FALLBACK_PERSON.to_string()),
             contact: org.settings.contact,
-            email: inv.email,
-            recipient_name: inv.recipient_name,
+            email: inv.email.clone(),
+            recipient_name: inv.recipient_name.clone(),
             expires_at: crate::mail::templates::format_expiry(inv.expires_at),
         })
     }

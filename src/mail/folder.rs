@@ -3,7 +3,10 @@
 //!
 //! Files are written atomically (a hidden temporary file, then a rename), and
 //! named after the Message-ID, so re-sending a message overwrites its file
-//! rather than adding another. It never writes outside `mail.dir`.
+//! rather than adding another. They are readable by their owner only: they
+//! hold live invitation links. Temporary files a crash left behind are
+//! removed when the transport starts (the outbox sends their messages
+//! again). It never writes outside `mail.dir`.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +35,15 @@ impl FolderMailer {
                 format!("cannot create the mail folder {}: {e}", dir.display()),
             )
         })?;
+        let removed = remove_leftovers(&dir).map_err(|e| {
+            MailSetupError::config(
+                "mail.dir",
+                format!("cannot clean the mail folder {}: {e}", dir.display()),
+            )
+        })?;
+        if removed > 0 {
+            tracing::info!(removed, dir = %dir.display(), "removed unfinished mail files left by an earlier run");
+        }
         Ok(FolderMailer { dir, from })
     }
 
@@ -54,7 +66,11 @@ impl FolderMailer {
             uuid::Uuid::new_v4().simple()
         ));
         let written = async {
-            let mut file = tokio::fs::File::create(&tmp).await?;
+            let mut options = tokio::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            options.mode(0o600);
+            let mut file = options.open(&tmp).await?;
             file.write_all(bytes).await?;
             file.sync_all().await?;
             drop(file);
@@ -88,6 +104,22 @@ impl Mailer for FolderMailer {
     }
 }
 
+/// Removes the hidden temporary files (`.<name>.<uuid>.tmp`) of writes that
+/// never finished; returns how many.
+fn remove_leftovers(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// `<id>.eml` with every character outside `[A-Za-z0-9._@+-]` replaced by `_`.
 /// Where that changed the id (or it was too long), a hash of the original is
 /// appended, so two different ids never share a file.
@@ -118,6 +150,36 @@ fn file_name(message_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn leftover_temporary_files_are_removed_at_start_and_messages_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let leftover = dir.path().join(".inv-1@x.eml.0123.tmp");
+        std::fs::write(&leftover, "a live link").unwrap();
+        let kept = dir.path().join("inv-0@x.eml");
+        std::fs::write(&kept, "sent").unwrap();
+        let mailer = FolderMailer::new(dir.path(), "onramp <o@example.com>").unwrap();
+        assert!(!leftover.exists(), "an unfinished write is removed");
+        assert!(kept.exists(), "finished messages stay");
+        let envelope = Envelope {
+            message_id: "inv-2@example.com".into(),
+            to_address: "pat@example.com".into(),
+            to_name: None,
+        };
+        let content = Rendered {
+            subject: "s".into(),
+            text: "t".into(),
+            html: "<p>h</p>".into(),
+        };
+        mailer.send(&envelope, &content).await.unwrap();
+        let written = mailer.path_for("inv-2@example.com");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&written).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "readable by the owner only");
+        }
+    }
 
     #[test]
     fn a_plain_message_id_is_the_file_name() {

@@ -1,7 +1,7 @@
-//! Outgoing mail: the [`Mailer`] trait the outbox sends through, its
-//! transports ([`FolderMailer`] writes `.eml` files, [`SmtpMailer`] talks SMTP
-//! through lettre, [`MemoryMailer`] records sends for tests), the message
-//! builder and the invitation templates.
+//! Outgoing mail: the durable [`outbox`] and its worker, the [`Mailer`]
+//! trait the worker sends through, its transports ([`FolderMailer`] writes
+//! `.eml` files, [`SmtpMailer`] talks SMTP through lettre, [`MemoryMailer`]
+//! records sends for tests), the message builder and the templates.
 //!
 //! This module formats messages and hands them over, once per call. It never
 //! decides whether or when to send and never retries: the outbox does, from
@@ -11,6 +11,7 @@
 pub mod folder;
 pub mod memory;
 mod message;
+pub mod outbox;
 pub mod smtp;
 pub mod templates;
 

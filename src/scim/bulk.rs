@@ -12,10 +12,44 @@ use super::protocol::{
     BulkLimits, BulkMethod, BulkOpResult, BulkOperation, ScimError, bulk_response, parse_bulk,
     plan_order, resolve_bulk_ids, resolve_id,
 };
-use super::service::{Precondition, Projection, ScimResource, ScimService};
+use super::service::{Precondition, Projection, ScimResource, ScimResult, ScimService};
 
 /// Most operations in one request (advertised as `bulk.maxOperations`).
 pub const MAX_OPERATIONS: usize = 1000;
+/// Most operations of one request that set a password: each is a slow hash
+/// (~20 ms of a core and 19 MiB), so this bounds a request's cost.
+pub const MAX_PASSWORDS: usize = 20;
+
+/// Whether an operation sets a password (in a resource, or by PATCH).
+fn sets_password(op: &BulkOperation) -> bool {
+    let Some(Value::Object(data)) = &op.data else {
+        return false;
+    };
+    let key = |o: &serde_json::Map<String, Value>, name: &str| {
+        o.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let has_key = |o: &serde_json::Map<String, Value>| key(o, "password").is_some();
+    if has_key(data) {
+        return true;
+    }
+    let ops = key(data, "Operations");
+    let ops = ops.as_ref().and_then(Value::as_array);
+    ops.is_some_and(|ops| {
+        ops.iter().any(|o| {
+            let path = o
+                .get("path")
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("password"));
+            let value = o
+                .get("value")
+                .and_then(Value::as_object)
+                .is_some_and(has_key);
+            path || value
+        })
+    })
+}
 
 impl ScimService {
     pub async fn bulk(
@@ -24,12 +58,23 @@ impl ScimService {
         body: &Value,
         payload_len: usize,
         max_payload: usize,
-    ) -> Result<Value, ScimError> {
+    ) -> ScimResult<Value> {
         let limits = BulkLimits {
             max_operations: MAX_OPERATIONS,
             max_payload_bytes: max_payload,
         };
         let request = parse_bulk(body, payload_len, &limits)?;
+        let passwords = request
+            .operations
+            .iter()
+            .filter(|op| op.as_ref().is_ok_and(sets_password))
+            .count();
+        if passwords > MAX_PASSWORDS {
+            return Err(ScimError::invalid_value(format!(
+                "at most {MAX_PASSWORDS} operations of one Bulk request may set a password ({passwords} do); send them in several requests"
+            ))
+            .into());
+        }
         let plan = plan_order(&request.operations);
         let mut results = Vec::with_capacity(request.operations.len());
         let mut ids: HashMap<String, String> = HashMap::new();
@@ -69,7 +114,9 @@ impl ScimService {
                             response: None,
                         }
                     }
-                    Err(e) => BulkOpResult::error(op.method.as_str(), op.bulk_id.clone(), &e),
+                    Err(e) => {
+                        BulkOpResult::error(op.method.as_str(), op.bulk_id.clone(), &e.into_scim())
+                    }
                 },
             };
             if result.status >= 400 {
@@ -95,7 +142,7 @@ impl ScimService {
         org_id: Uuid,
         op: &BulkOperation,
         ids: &HashMap<String, String>,
-    ) -> Result<ScimResource, ScimError> {
+    ) -> ScimResult<ScimResource> {
         let mut data = op.data.clone().unwrap_or(Value::Null);
         resolve_bulk_ids(&mut data, ids).map_err(|u| u.to_scim_error())?;
         let id = op

@@ -1,23 +1,39 @@
 //! Group use cases. Members are applied as changes (add, remove, replace)
 //! against the membership table, never by rewriting a member list, so one
-//! member more costs the same in a group of ten or of 100,000.
+//! member more costs the same in a group of ten or of 100,000. A change
+//! reads the members it names, works out exactly which rows to add and
+//! remove, and writes them with the group's version check (every member
+//! change bumps the version, so the check also covers what was read).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::events::{Change, DirectoryEvent};
 use super::protocol::{
     MemberChange, ResourceType, ScimError, apply_patch, normalize_resource, parse_patch,
     wants_members,
 };
 use super::service::{
-    Precondition, Projection, ScimResource, ScimService, etag, internal, not_found, parse_id,
+    ATTEMPTS, Precondition, Projection, ScimResource, ScimResult, ScimService, etag, not_found,
+    parse_id,
 };
-use crate::store::scim::{ChangeKind, GroupRecord, MemberKind, MemberRow};
-use crate::store::{Timestamp, Transaction};
+use crate::store::scim::{GroupRecord, MemberKind, MemberRow};
+use crate::store::{StoreError, Timestamp};
 
 const RT: ResourceType = ResourceType::Group;
+
+/// What a change does to a group's members, worked out against the store.
+#[derive(Debug, Default)]
+struct MemberPlan {
+    /// Every member goes first (a replace).
+    clear: bool,
+    add: Vec<(Uuid, MemberKind)>,
+    remove: Vec<Uuid>,
+    /// Whether the membership ends up different.
+    changed: bool,
+}
 
 impl ScimService {
     pub async fn create_group(
@@ -25,26 +41,33 @@ impl ScimService {
         org_id: Uuid,
         body: &Value,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
+    ) -> ScimResult<ScimResource> {
         let normalized = normalize_resource(body, RT)?;
         let now = Timestamp::now();
         let record = group_from(Uuid::now_v7(), org_id, normalized.resource, 1, now, now)?;
-        let tx = self.store.begin().await.map_err(internal)?;
-        tx.insert_group(&record).await.map_err(internal)?;
-        tx.record_change(org_id, RT.name(), record.id, ChangeKind::Created, now, 1)
-            .await
-            .map_err(internal)?;
-        if let Some(members) = normalized.members.filter(|m| !m.is_empty()) {
-            let resolved = resolve_members(&*tx, org_id, record.id, &members).await?;
-            tx.add_members(org_id, record.id, &resolved)
-                .await
-                .map_err(internal)?;
+        let changes = match normalized.members {
+            Some(ids) if !ids.is_empty() => vec![MemberChange::ReplaceAll(ids)],
+            _ => Vec::new(),
+        };
+        for attempt in 0..ATTEMPTS {
+            let plan = self.member_plan(org_id, record.id, &changes, true).await?;
+            let mut events = vec![DirectoryEvent::GroupCreated];
+            if plan.changed {
+                events.push(DirectoryEvent::MembershipChanged);
+            }
+            match self.write_group(&record, None, &plan, &events).await {
+                Ok(()) => {
+                    let members = self
+                        .members_if_wanted(org_id, record.id, projection)
+                        .await?;
+                    return Ok(self.group_resource(&record, &members, projection));
+                }
+                // A member was deleted meanwhile: read them again.
+                Err(StoreError::Stale) if attempt + 1 < ATTEMPTS => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        let members = self
-            .members_if_wanted(&*tx, org_id, record.id, projection)
-            .await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(self.group_resource(&record, &members, projection))
+        Err(ScimError::precondition_failed("the members changed concurrently; retry").into())
     }
 
     pub async fn get_group(
@@ -52,22 +75,14 @@ impl ScimService {
         org_id: Uuid,
         id: &str,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
+    ) -> ScimResult<ScimResource> {
         let gid = parse_id(id, RT)?;
         let record = self
             .store
             .group_by_id(org_id, gid)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| not_found(RT, id))?;
-        let members = if wants_members(&projection.attributes, &projection.excluded) {
-            self.store
-                .members_of(org_id, &[gid])
-                .await
-                .map_err(internal)?
-        } else {
-            Vec::new()
-        };
+        let members = self.members_if_wanted(org_id, gid, projection).await?;
         Ok(self.group_resource(&record, &members, projection))
     }
 
@@ -78,29 +93,16 @@ impl ScimService {
         body: &Value,
         pre: &Precondition,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
-        let gid = parse_id(id, RT)?;
+    ) -> ScimResult<ScimResource> {
         let normalized = normalize_resource(body, RT)?;
-        let tx = self.store.begin().await.map_err(internal)?;
-        let current = load(&*tx, org_id, gid, id).await?;
-        pre.check(current.version)?;
-        let record = group_from(
-            gid,
-            org_id,
-            normalized.resource,
-            current.version + 1,
-            current.created_at,
-            Timestamp::now(),
-        )?;
         // PUT replaces the whole resource: absent members means no members.
-        let members = normalized.members.unwrap_or_default();
-        let resolved = resolve_members(&*tx, org_id, gid, &members).await?;
-        tx.remove_all_members(org_id, gid).await.map_err(internal)?;
-        tx.add_members(org_id, gid, &resolved)
-            .await
-            .map_err(internal)?;
-        self.write_group_update(tx, &current, &record, true, projection)
-            .await
+        let changes = vec![MemberChange::ReplaceAll(
+            normalized.members.unwrap_or_default(),
+        )];
+        self.edit_group(org_id, id, pre, projection, |_| {
+            Ok((normalized.resource.clone(), true, changes.clone()))
+        })
+        .await
     }
 
     pub async fn patch_group(
@@ -110,138 +112,277 @@ impl ScimService {
         body: &Value,
         pre: &Precondition,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
-        let gid = parse_id(id, RT)?;
+    ) -> ScimResult<ScimResource> {
         let request = parse_patch(body)?;
-        let tx = self.store.begin().await.map_err(internal)?;
-        let current = load(&*tx, org_id, gid, id).await?;
-        pre.check(current.version)?;
-        let mut doc = current.resource.clone();
-        let outcome = apply_patch(&mut doc, RT, &request)?;
-        let mut members_changed = false;
-        for change in &outcome.members {
-            let n = match change {
-                MemberChange::Add(ids) => {
-                    let resolved = resolve_members(&*tx, org_id, gid, ids).await?;
-                    tx.add_members(org_id, gid, &resolved)
-                        .await
-                        .map_err(internal)?
-                }
-                MemberChange::Remove(ids) => {
-                    // Ids that are not ours cannot be members: nothing to remove.
-                    let ids: Vec<Uuid> =
-                        ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).collect();
-                    tx.remove_members(org_id, gid, &ids)
-                        .await
-                        .map_err(internal)?
-                }
-                MemberChange::RemoveAll => {
-                    tx.remove_all_members(org_id, gid).await.map_err(internal)?
-                }
-                MemberChange::ReplaceAll(ids) => {
-                    let resolved = resolve_members(&*tx, org_id, gid, ids).await?;
-                    let removed = tx.remove_all_members(org_id, gid).await.map_err(internal)?;
-                    removed
-                        + tx.add_members(org_id, gid, &resolved)
-                            .await
-                            .map_err(internal)?
-                }
-            };
-            members_changed |= n > 0;
-        }
-        if !outcome.changed && !members_changed {
-            let members = self
-                .members_if_wanted(&*tx, org_id, gid, projection)
-                .await?;
-            drop(tx);
-            return Ok(self.group_resource(&current, &members, projection));
-        }
-        let record = group_from(
-            gid,
-            org_id,
-            doc,
-            current.version + 1,
-            current.created_at,
-            Timestamp::now(),
-        )?;
-        self.write_group_update(tx, &current, &record, members_changed, projection)
-            .await
+        self.edit_group(org_id, id, pre, projection, |current| {
+            let mut doc = current.resource.clone();
+            let outcome = apply_patch(&mut doc, RT, &request)?;
+            let doc_changed = doc != current.resource;
+            Ok((doc, doc_changed, outcome.members))
+        })
+        .await
     }
 
-    pub async fn delete_group(
+    /// Replace or patch: `edit` gives the new document, whether it differs,
+    /// and the member changes asked for.
+    async fn edit_group(
         &self,
         org_id: Uuid,
         id: &str,
         pre: &Precondition,
-    ) -> Result<(), ScimError> {
+        projection: &Projection,
+        edit: impl Fn(&GroupRecord) -> Result<(Value, bool, Vec<MemberChange>), ScimError>,
+    ) -> ScimResult<ScimResource> {
         let gid = parse_id(id, RT)?;
-        let tx = self.store.begin().await.map_err(internal)?;
-        let current = load(&*tx, org_id, gid, id).await?;
-        pre.check(current.version)?;
-        if !tx.delete_group(org_id, gid).await.map_err(internal)? {
-            return Err(not_found(RT, id));
+        let _turn = self.locks.lock(gid).await;
+        for attempt in 0..ATTEMPTS {
+            let current = self
+                .store
+                .group_by_id(org_id, gid)
+                .await?
+                .ok_or_else(|| not_found(RT, id))?;
+            pre.check(current.version)?;
+            let (doc, doc_changed, changes) = edit(&current)?;
+            let plan = self.member_plan(org_id, gid, &changes, false).await?;
+            if !doc_changed && !plan.changed {
+                let members = self.members_if_wanted(org_id, gid, projection).await?;
+                return Ok(self.group_resource(&current, &members, projection));
+            }
+            let record = group_from(
+                gid,
+                org_id,
+                doc,
+                current.version + 1,
+                current.created_at,
+                Timestamp::now(),
+            )?;
+            let mut events = vec![DirectoryEvent::GroupUpdated];
+            if plan.changed {
+                events.push(DirectoryEvent::MembershipChanged);
+            }
+            match self
+                .write_group(&record, Some(current.version), &plan, &events)
+                .await
+            {
+                Ok(()) => {
+                    let members = self.members_if_wanted(org_id, gid, projection).await?;
+                    return Ok(self.group_resource(&record, &members, projection));
+                }
+                Err(StoreError::Stale) => pre.on_stale(attempt).await?,
+                Err(e) => return Err(e.into()),
+            }
         }
-        tx.record_change(
-            org_id,
-            RT.name(),
-            gid,
-            ChangeKind::Deleted,
-            Timestamp::now(),
-            -1,
-        )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)
+        Err(ScimError::precondition_failed("the resource was changed concurrently; retry").into())
     }
 
-    async fn write_group_update(
-        &self,
-        tx: Box<dyn Transaction>,
-        current: &GroupRecord,
-        record: &GroupRecord,
-        members_changed: bool,
-        projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
-        if !tx
-            .update_group(record, current.version)
-            .await
-            .map_err(internal)?
-        {
-            return Err(ScimError::precondition_failed(
-                "the resource was changed concurrently; retry",
-            ));
+    pub async fn delete_group(&self, org_id: Uuid, id: &str, pre: &Precondition) -> ScimResult<()> {
+        let gid = parse_id(id, RT)?;
+        let _turn = self.locks.lock(gid).await;
+        for attempt in 0..ATTEMPTS {
+            let current = self
+                .store
+                .group_by_id(org_id, gid)
+                .await?
+                .ok_or_else(|| not_found(RT, id))?;
+            pre.check(current.version)?;
+            let events = [DirectoryEvent::GroupDeleted];
+            let change = GroupChange::of(&current, &events, &MemberPlan::default());
+            let reactions = self.react(&change.change()).await?;
+            let tx = self.store.begin().await?;
+            let written = async {
+                tx.delete_group(org_id, gid, current.version).await?;
+                let now = Timestamp::now();
+                for e in &events {
+                    tx.record_change(
+                        org_id,
+                        RT.name(),
+                        gid,
+                        e.change_kind(),
+                        now,
+                        e.count_delta(),
+                    )
+                    .await?;
+                }
+                reactions.write(&*tx).await?;
+                tx.commit().await
+            };
+            match written.await {
+                Ok(()) => {
+                    reactions.committed();
+                    return Ok(());
+                }
+                Err(StoreError::Stale) => pre.on_stale(attempt).await?,
+                Err(e) => return Err(e.into()),
+            }
         }
-        let kind = if members_changed {
-            ChangeKind::MembersChanged
-        } else {
-            ChangeKind::Updated
-        };
-        tx.record_change(
-            record.org_id,
-            RT.name(),
-            record.id,
-            kind,
-            record.updated_at,
-            0,
-        )
-        .await
-        .map_err(internal)?;
-        let members = self
-            .members_if_wanted(&*tx, record.org_id, record.id, projection)
+        Err(ScimError::precondition_failed("the resource was changed concurrently; retry").into())
+    }
+
+    /// Writes a created (`expected` None) or changed group, its member
+    /// changes and change-log rows, and the subscribers' reactions, in one
+    /// transaction that only writes.
+    async fn write_group(
+        &self,
+        record: &GroupRecord,
+        expected: Option<i64>,
+        plan: &MemberPlan,
+        events: &[DirectoryEvent],
+    ) -> Result<(), StoreError> {
+        let change = GroupChange::of(record, events, plan);
+        let reactions = self.react(&change.change()).await?;
+        let (org_id, gid) = (record.org_id, record.id);
+        let tx = self.store.begin().await?;
+        match expected {
+            None => tx.insert_group(record).await?,
+            Some(v) => tx.update_group(record, v).await?,
+        }
+        if plan.clear {
+            tx.remove_all_members(org_id, gid).await?;
+        }
+        if !plan.remove.is_empty() {
+            tx.remove_members(org_id, gid, &plan.remove).await?;
+        }
+        if !plan.add.is_empty() {
+            tx.add_members(org_id, gid, &plan.add).await?;
+        }
+        for e in events {
+            tx.record_change(
+                org_id,
+                RT.name(),
+                gid,
+                e.change_kind(),
+                record.updated_at,
+                e.count_delta(),
+            )
             .await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(self.group_resource(record, &members, projection))
+        }
+        reactions.write(&*tx).await?;
+        tx.commit().await?;
+        reactions.committed();
+        Ok(())
+    }
+
+    /// Works the member changes a request asks for out against the store:
+    /// which rows to add and remove. Every id named must be a user or group
+    /// of this organization (never another's) and not the group itself.
+    async fn member_plan(
+        &self,
+        org_id: Uuid,
+        gid: Uuid,
+        changes: &[MemberChange],
+        new_group: bool,
+    ) -> ScimResult<MemberPlan> {
+        if changes.is_empty() {
+            return Ok(MemberPlan::default());
+        }
+        // The final membership of every id named, replaying the changes.
+        let mut wanted: HashMap<Uuid, bool> = HashMap::new();
+        let mut clear = false;
+        for change in changes {
+            match change {
+                MemberChange::Add(ids) => {
+                    for id in parse_members(ids, gid, true)? {
+                        wanted.insert(id, true);
+                    }
+                }
+                MemberChange::Remove(ids) => {
+                    // Ids that are not ours cannot be members: nothing to remove.
+                    for id in parse_members(ids, gid, false)? {
+                        wanted.insert(id, false);
+                    }
+                }
+                MemberChange::RemoveAll => {
+                    clear = true;
+                    wanted.clear();
+                }
+                MemberChange::ReplaceAll(ids) => {
+                    clear = true;
+                    wanted.clear();
+                    for id in parse_members(ids, gid, true)? {
+                        wanted.insert(id, true);
+                    }
+                }
+            }
+        }
+        let named: Vec<Uuid> = wanted.keys().copied().collect();
+        let current: HashSet<Uuid> = if new_group {
+            HashSet::new()
+        } else {
+            self.store
+                .members_among(org_id, gid, &named)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let mut to_add: Vec<Uuid> = wanted
+            .iter()
+            .filter(|(id, keep)| **keep && (clear || !current.contains(id)))
+            .map(|(id, _)| *id)
+            .collect();
+        to_add.sort();
+        let add = self.existing_members(org_id, &to_add).await?;
+        let mut plan = MemberPlan {
+            clear,
+            add,
+            ..MemberPlan::default()
+        };
+        if clear {
+            // Different unless every member stays and no other is added.
+            let before = if new_group {
+                0
+            } else {
+                self.store.member_count(org_id, gid).await?
+            };
+            let kept = wanted.values().filter(|k| **k).count() as u64;
+            let all_current = wanted
+                .iter()
+                .filter(|(_, keep)| **keep)
+                .all(|(id, _)| current.contains(id));
+            plan.changed = !(before == kept && all_current);
+            if !plan.changed {
+                plan = MemberPlan::default();
+            }
+        } else {
+            plan.remove = wanted
+                .iter()
+                .filter(|(id, keep)| !**keep && current.contains(id))
+                .map(|(id, _)| *id)
+                .collect();
+            plan.remove.sort();
+            plan.changed = !plan.add.is_empty() || !plan.remove.is_empty();
+        }
+        Ok(plan)
+    }
+
+    /// The kinds of `ids`, all of which must exist in the organization.
+    async fn existing_members(
+        &self,
+        org_id: Uuid,
+        ids: &[Uuid],
+    ) -> ScimResult<Vec<(Uuid, MemberKind)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = self.store.member_kinds(org_id, ids).await?;
+        if found.len() != ids.len() {
+            let known: HashSet<Uuid> = found.iter().map(|(id, _)| *id).collect();
+            if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
+                return Err(
+                    ScimError::invalid_value(format!("member {missing} does not exist")).into(),
+                );
+            }
+        }
+        Ok(found)
     }
 
     async fn members_if_wanted(
         &self,
-        tx: &dyn Transaction,
         org_id: Uuid,
         gid: Uuid,
         projection: &Projection,
-    ) -> Result<Vec<MemberRow>, ScimError> {
+    ) -> ScimResult<Vec<MemberRow>> {
         if wants_members(&projection.attributes, &projection.excluded) {
-            tx.members_of(org_id, &[gid]).await.map_err(internal)
+            Ok(self.store.members_of(org_id, &[gid]).await?)
         } else {
             Ok(Vec::new())
         }
@@ -299,56 +440,64 @@ impl ScimService {
     }
 }
 
-async fn load(
-    tx: &dyn Transaction,
+/// The member lists a group's [`Change`] borrows.
+struct GroupChange<'a> {
     org_id: Uuid,
-    gid: Uuid,
-    id: &str,
-) -> Result<GroupRecord, ScimError> {
-    tx.group_for_update(org_id, gid)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(RT, id))
+    id: Uuid,
+    events: &'a [DirectoryEvent],
+    added: Vec<Uuid>,
+    removed: Vec<Uuid>,
+    cleared: bool,
 }
 
-/// Checks that every member id names a user or group of this organization
-/// (never another's) and is not the group itself.
-async fn resolve_members(
-    tx: &dyn Transaction,
-    org_id: Uuid,
-    gid: Uuid,
-    ids: &[String],
-) -> Result<Vec<(Uuid, MemberKind)>, ScimError> {
-    let mut wanted = Vec::with_capacity(ids.len());
-    let mut seen = HashSet::new();
+impl<'a> GroupChange<'a> {
+    fn of(record: &GroupRecord, events: &'a [DirectoryEvent], plan: &MemberPlan) -> Self {
+        GroupChange {
+            org_id: record.org_id,
+            id: record.id,
+            events,
+            added: plan.add.iter().map(|(id, _)| *id).collect(),
+            removed: plan.remove.clone(),
+            cleared: plan.clear,
+        }
+    }
+
+    fn change(&self) -> Change<'_> {
+        Change {
+            org_id: self.org_id,
+            resource_id: self.id,
+            events: self.events,
+            before: None,
+            after: None,
+            members_added: &self.added,
+            members_removed: &self.removed,
+            members_cleared: self.cleared,
+        }
+    }
+}
+
+/// Member ids as sent: each must parse as one of ours (`strict`: else 400;
+/// otherwise it is skipped) and not be the group itself.
+fn parse_members(ids: &[String], gid: Uuid, strict: bool) -> Result<Vec<Uuid>, ScimError> {
+    let mut out = Vec::with_capacity(ids.len());
     for raw in ids {
-        let id = Uuid::parse_str(raw.trim())
-            .map_err(|_| ScimError::invalid_value(format!("member {raw:?} does not exist")))?;
-        if id == gid {
-            return Err(ScimError::invalid_value(
-                "a group cannot be a member of itself",
-            ));
+        match Uuid::parse_str(raw.trim()) {
+            Ok(id) if id == gid && strict => {
+                return Err(ScimError::invalid_value(
+                    "a group cannot be a member of itself",
+                ));
+            }
+            Ok(id) => out.push(id),
+            Err(_) if strict => {
+                let shown: String = raw.chars().take(80).collect();
+                return Err(ScimError::invalid_value(format!(
+                    "member {shown:?} does not exist"
+                )));
+            }
+            Err(_) => {}
         }
-        if seen.insert(id) {
-            wanted.push(id);
-        }
     }
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found = tx.member_kinds(org_id, &wanted).await.map_err(internal)?;
-    if found.len() != wanted.len() {
-        let known: HashSet<Uuid> = found.iter().map(|(id, _)| *id).collect();
-        let missing = wanted
-            .iter()
-            .find(|id| !known.contains(id))
-            .copied()
-            .unwrap_or(gid);
-        return Err(ScimError::invalid_value(format!(
-            "member {missing} does not exist"
-        )));
-    }
-    Ok(found)
+    Ok(out)
 }
 
 fn group_from(

@@ -1,39 +1,93 @@
 //! SCIM HTTP handlers: extract, call one service method, respond. Every
 //! handler takes [`ScimAuth`], so the organization always comes from the
-//! bearer token and never from the request.
+//! bearer token and never from the request. Errors leave as SCIM JSON
+//! (RFC 7644 §3.12), rendered here and nowhere else.
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Value, json};
 
-use super::list::MAX_PAGE;
+use super::ScimService;
+use super::bulk::{MAX_OPERATIONS, MAX_PASSWORDS};
+use super::list::{DEFAULT_PAGE, MAX_PAGE};
 use super::protocol::{
-    ListQuery, ResourceType, ScimError, list_response, parse_attribute_list, resource_types_json,
-    schemas_json,
+    ListQuery, MAX_MEMBERS_PER_REQUEST, MAX_VALUES, ResourceType, ScimError, parse_attribute_list,
+    resource_types_json, schemas_json,
 };
-use super::service::{Precondition, Projection, ScimResource, etag_matches};
-use crate::http::AppState;
-use crate::http::error::ScimFailure;
+use super::service::{Precondition, Projection, ScimFailure, ScimResource, etag_matches};
+use crate::http::error::scim_error_response;
+use crate::http::middleware::{BodyLimit, guard_scim};
+use crate::http::query;
 use crate::http::scim::{ScimAuth, ScimBody, scim_json, scim_not_found};
+use crate::secrets::password;
+
+impl ResponseError for ScimFailure {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ScimFailure::Protocol(e) => {
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            ScimFailure::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let e = match self {
+            ScimFailure::Protocol(e) => e.clone(),
+            ScimFailure::Store(e) => {
+                crate::telemetry::log_internal(e);
+                ScimError::internal()
+            }
+        };
+        scim_error_response(&e)
+    }
+}
+
+/// What the SCIM endpoints need beside the service.
+#[derive(Debug, Clone)]
+pub struct ScimSettings {
+    /// `http.public_url`, for discovery documents.
+    pub public_url: String,
+}
+
+/// The endpoint names under `/scim/v2`, as they are routed; requests that
+/// spell them in another case or end in `/` are routed to them (several
+/// SCIM clients do).
+pub const ENDPOINTS: &[&str] = &[
+    "Users",
+    "Groups",
+    "ServiceProviderConfig",
+    "ResourceTypes",
+    "Schemas",
+    "Bulk",
+    "Me",
+    ".search",
+];
 
 /// Mounts `/scim/v2`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/scim/v2")
-            .service(
-                resource("/ServiceProviderConfig").route(web::get().to(service_provider_config)),
-            )
-            .service(resource("/ResourceTypes").route(web::get().to(resource_types)))
-            .service(resource("/ResourceTypes/{id}").route(web::get().to(resource_type)))
-            .service(resource("/Schemas").route(web::get().to(schemas)))
-            .service(resource("/Schemas/{id}").route(web::get().to(schema)))
-            .service(resource("/Me").route(web::route().to(me)))
-            .service(resource("/.search").route(web::post().to(search_root)))
-            .service(resource("/Bulk").route(web::post().to(bulk)))
-            .configure(|c| resources(c, ResourceType::User))
-            .configure(|c| resources(c, ResourceType::Group))
-            .default_service(web::to(scim_not_found)),
-    );
+pub fn configure(cfg: &mut web::ServiceConfig, service: &ScimService, settings: &ScimSettings) {
+    cfg.app_data(web::Data::new(service.clone()))
+        .app_data(web::Data::new(settings.clone()))
+        .service(
+            web::scope("/scim/v2")
+                .wrap(from_fn(guard_scim))
+                .service(
+                    resource("/ServiceProviderConfig")
+                        .route(web::get().to(service_provider_config)),
+                )
+                .service(resource("/ResourceTypes").route(web::get().to(resource_types)))
+                .service(resource("/ResourceTypes/{id}").route(web::get().to(resource_type)))
+                .service(resource("/Schemas").route(web::get().to(schemas)))
+                .service(resource("/Schemas/{id}").route(web::get().to(schema)))
+                .service(resource("/Me").route(web::route().to(me)))
+                .service(resource("/.search").route(web::post().to(search_root)))
+                .service(resource("/Bulk").route(web::post().to(bulk)))
+                .configure(|c| resources(c, ResourceType::User))
+                .configure(|c| resources(c, ResourceType::Group))
+                .default_service(web::to(scim_not_found)),
+        );
 }
 
 type Reply = Result<HttpResponse, ScimFailure>;
@@ -69,19 +123,22 @@ fn resource(path: &str) -> actix_web::Resource {
 }
 
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    let e = ScimError {
-        status: 405,
-        scim_type: None,
-        detail: format!("{} is not allowed on {}", req.method(), req.path()),
-    };
-    crate::http::error::scim_error_response(&e)
+    let shown: String = req.path().chars().take(200).collect();
+    scim_error_response(&ScimError::new(
+        405,
+        None,
+        format!("{} is not allowed on {shown}", req.method()),
+    ))
+}
+
+fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ScimError> {
+    query::pairs(req.query_string()).map_err(|e| ScimError::invalid_value(e.to_string()))
 }
 
 /// `attributes` / `excludedAttributes` from the query string (RFC 7644 §3.9).
 fn projection(req: &HttpRequest) -> Result<Projection, ScimError> {
-    let pairs = query_pairs(req)?;
     let mut p = Projection::default();
-    for (k, v) in pairs {
+    for (k, v) in query_pairs(req)? {
         if k.eq_ignore_ascii_case("attributes") {
             p.attributes.extend(parse_attribute_list(&v)?);
         } else if k.eq_ignore_ascii_case("excludedAttributes") {
@@ -138,104 +195,55 @@ fn respond_get(req: &HttpRequest, r: ScimResource) -> HttpResponse {
     respond(200, r)
 }
 
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ScimError> {
-    serde_urlencoded::from_str(req.query_string())
-        .map_err(|_| ScimError::invalid_value("the query string is malformed"))
-}
-
+type Scim = web::Data<ScimService>;
 /// The resource type a route serves (set as resource data at registration).
 type Kind = web::Data<ResourceType>;
 
-async fn list(auth: ScimAuth, state: web::Data<AppState>, rt: Kind, req: HttpRequest) -> Reply {
+async fn list(auth: ScimAuth, scim: Scim, rt: Kind, req: HttpRequest) -> Reply {
     let q = ListQuery::from_pairs(&query_pairs(&req)?)?;
-    Ok(scim_json(
-        200,
-        &state.scim.list(auth.0.org_id, **rt, &q).await?,
-    ))
+    Ok(scim_json(200, &scim.list(auth.org_id(), **rt, &q).await?))
 }
 
-async fn search(auth: ScimAuth, state: web::Data<AppState>, rt: Kind, body: ScimBody) -> Reply {
+async fn search(auth: ScimAuth, scim: Scim, rt: Kind, body: ScimBody) -> Reply {
     let q = ListQuery::from_search_body(&body.0)?;
-    Ok(scim_json(
-        200,
-        &state.scim.list(auth.0.org_id, **rt, &q).await?,
-    ))
+    Ok(scim_json(200, &scim.list(auth.org_id(), **rt, &q).await?))
 }
 
-/// `POST /.search` at the root (RFC 7644 §3.4.3): users, then groups. A
-/// filter must make sense for both types (an attribute either lacks is a 400).
-async fn search_root(auth: ScimAuth, state: web::Data<AppState>, body: ScimBody) -> Reply {
+/// `POST /.search` at the root (RFC 7644 §3.4.3): users, then groups.
+async fn search_root(auth: ScimAuth, scim: Scim, body: ScimBody) -> Reply {
     let q = ListQuery::from_search_body(&body.0)?;
-    if q.cursor.is_some() {
-        return Err(ScimError::invalid_value(
-            "cursors are offered per resource type: search /Users or /Groups",
-        )
-        .into());
-    }
-    let want = q.count.unwrap_or(super::list::DEFAULT_PAGE).min(MAX_PAGE);
-    let skip = q.start_index.saturating_sub(1);
-    // Fetch enough of each type to cover the window, then cut it.
-    let mut window = q.clone();
-    window.start_index = 1;
-    window.count = Some((skip + want).min(MAX_PAGE * 2));
-    let users = state
-        .scim
-        .list(auth.0.org_id, ResourceType::User, &window)
-        .await?;
-    let groups = state
-        .scim
-        .list(auth.0.org_id, ResourceType::Group, &window)
-        .await?;
-    let total =
-        users["totalResults"].as_u64().unwrap_or(0) + groups["totalResults"].as_u64().unwrap_or(0);
-    let all: Vec<Value> = [users, groups]
-        .into_iter()
-        .flat_map(|l| l["Resources"].as_array().cloned().unwrap_or_default())
-        .skip(skip as usize)
-        .take(want as usize)
-        .collect();
-    Ok(scim_json(
-        200,
-        &list_response(total, q.start_index.max(1), all, None),
-    ))
+    Ok(scim_json(200, &scim.search_root(auth.org_id(), &q).await?))
 }
 
-async fn bulk(auth: ScimAuth, state: web::Data<AppState>, body: ScimBody) -> Reply {
-    let limit = state.config.http.body_limit;
+async fn bulk(auth: ScimAuth, scim: Scim, limit: web::Data<BodyLimit>, body: ScimBody) -> Reply {
     let len = body.1;
     Ok(scim_json(
         200,
-        &state.scim.bulk(auth.0.org_id, &body.0, len, limit).await?,
+        &scim.bulk(auth.org_id(), &body.0, len, limit.0).await?,
     ))
 }
 
-async fn create(
-    auth: ScimAuth,
-    state: web::Data<AppState>,
-    rt: Kind,
-    req: HttpRequest,
-    body: ScimBody,
-) -> Reply {
+async fn create(auth: ScimAuth, scim: Scim, rt: Kind, req: HttpRequest, body: ScimBody) -> Reply {
     let p = projection(&req)?;
-    let r = state.scim.create(**rt, auth.0.org_id, &body.0, &p).await?;
+    let r = scim.create(**rt, auth.org_id(), &body.0, &p).await?;
     Ok(respond(201, r))
 }
 
 async fn get(
     auth: ScimAuth,
-    state: web::Data<AppState>,
+    scim: Scim,
     rt: Kind,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Reply {
     let p = projection(&req)?;
-    let r = state.scim.get(**rt, auth.0.org_id, &id, &p).await?;
+    let r = scim.get(**rt, auth.org_id(), &id, &p).await?;
     Ok(respond_get(&req, r))
 }
 
 async fn replace(
     auth: ScimAuth,
-    state: web::Data<AppState>,
+    scim: Scim,
     rt: Kind,
     req: HttpRequest,
     id: web::Path<String>,
@@ -243,16 +251,15 @@ async fn replace(
 ) -> Reply {
     let p = projection(&req)?;
     let pre = precondition(&req);
-    let r = state
-        .scim
-        .replace(**rt, auth.0.org_id, &id, &body.0, &pre, &p)
+    let r = scim
+        .replace(**rt, auth.org_id(), &id, &body.0, &pre, &p)
         .await?;
     Ok(respond(200, r))
 }
 
 async fn patch(
     auth: ScimAuth,
-    state: web::Data<AppState>,
+    scim: Scim,
     rt: Kind,
     req: HttpRequest,
     id: web::Path<String>,
@@ -260,45 +267,47 @@ async fn patch(
 ) -> Reply {
     let p = projection(&req)?;
     let pre = precondition(&req);
-    let r = state
-        .scim
-        .patch(**rt, auth.0.org_id, &id, &body.0, &pre, &p)
+    let r = scim
+        .patch(**rt, auth.org_id(), &id, &body.0, &pre, &p)
         .await?;
     Ok(respond(200, r))
 }
 
 async fn delete(
     auth: ScimAuth,
-    state: web::Data<AppState>,
+    scim: Scim,
     rt: Kind,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Reply {
-    state
-        .scim
-        .delete(**rt, auth.0.org_id, &id, &precondition(&req))
+    scim.delete(**rt, auth.org_id(), &id, &precondition(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// RFC 7643 §5.
-async fn service_provider_config(_auth: ScimAuth, state: web::Data<AppState>) -> Reply {
-    let base = state.config.http.public_url.as_str();
+/// RFC 7643 §5; the limits SCIM has fields for are advertised, the others
+/// named in the description of the bulk and patch features.
+async fn service_provider_config(
+    _auth: ScimAuth,
+    settings: web::Data<ScimSettings>,
+    limit: web::Data<BodyLimit>,
+) -> Reply {
+    let base = settings.public_url.as_str();
     let body = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": format!("{base}/"),
         "patch": {"supported": true},
         "bulk": {
             "supported": true,
-            "maxOperations": super::bulk::MAX_OPERATIONS,
-            "maxPayloadSize": state.config.http.body_limit
+            "maxOperations": MAX_OPERATIONS,
+            "maxPayloadSize": limit.0
         },
         "filter": {"supported": true, "maxResults": MAX_PAGE},
         "pagination": {
             "cursor": true,
             "index": true,
             "defaultPaginationMethod": "index",
-            "defaultPageSize": super::list::DEFAULT_PAGE,
+            "defaultPageSize": DEFAULT_PAGE,
             "maxPageSize": MAX_PAGE
         },
         "changePassword": {"supported": false},
@@ -310,6 +319,14 @@ async fn service_provider_config(_auth: ScimAuth, state: web::Data<AppState>) ->
             "description": "Authentication with a per-organization bearer token (onramp scim-token create)",
             "primary": true
         }],
+        "urn:onramp:params:scim:limits": {
+            "maxValuesPerAttribute": MAX_VALUES,
+            "maxMembersPerRequest": MAX_MEMBERS_PER_REQUEST,
+            "maxPatchOperations": super::protocol::patch::MAX_OPERATIONS,
+            "maxPasswordBytes": password::MAX_LEN,
+            "maxBulkPasswords": MAX_PASSWORDS,
+            "maxRequestBytes": limit.0
+        },
         "meta": {
             "resourceType": "ServiceProviderConfig",
             "location": format!("{base}/scim/v2/ServiceProviderConfig")
@@ -328,19 +345,24 @@ fn list_of(resources: Vec<Value>) -> Value {
     })
 }
 
+fn scim_base(settings: &ScimSettings) -> String {
+    format!("{}/scim/v2", settings.public_url)
+}
+
 /// RFC 7643 §6.
-async fn resource_types(_auth: ScimAuth, state: web::Data<AppState>) -> Reply {
-    let base = format!("{}/scim/v2", state.config.http.public_url.as_str());
-    Ok(scim_json(200, &list_of(resource_types_json(&base))))
+async fn resource_types(_auth: ScimAuth, settings: web::Data<ScimSettings>) -> Reply {
+    Ok(scim_json(
+        200,
+        &list_of(resource_types_json(&scim_base(&settings))),
+    ))
 }
 
 async fn resource_type(
     _auth: ScimAuth,
-    state: web::Data<AppState>,
+    settings: web::Data<ScimSettings>,
     id: web::Path<String>,
 ) -> Reply {
-    let base = format!("{}/scim/v2", state.config.http.public_url.as_str());
-    resource_types_json(&base)
+    resource_types_json(&scim_base(&settings))
         .into_iter()
         .find(|r| {
             r["id"]
@@ -352,14 +374,19 @@ async fn resource_type(
 }
 
 /// RFC 7643 §7.
-async fn schemas(_auth: ScimAuth, state: web::Data<AppState>) -> Reply {
-    let base = format!("{}/scim/v2", state.config.http.public_url.as_str());
-    Ok(scim_json(200, &list_of(schemas_json(&base))))
+async fn schemas(_auth: ScimAuth, settings: web::Data<ScimSettings>) -> Reply {
+    Ok(scim_json(
+        200,
+        &list_of(schemas_json(&scim_base(&settings))),
+    ))
 }
 
-async fn schema(_auth: ScimAuth, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
-    let base = format!("{}/scim/v2", state.config.http.public_url.as_str());
-    schemas_json(&base)
+async fn schema(
+    _auth: ScimAuth,
+    settings: web::Data<ScimSettings>,
+    id: web::Path<String>,
+) -> Reply {
+    schemas_json(&scim_base(&settings))
         .into_iter()
         .find(|s| s["id"].as_str().is_some_and(|x| x == id.as_str()))
         .map(|s| scim_json(200, &s))

@@ -8,8 +8,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::protocol::{ListQuery, ResourceType, ScimError, SortOrder, list_response};
-use super::query::{sort_key, to_cond};
-use super::service::{Projection, ScimService, internal};
+use super::query::{sort_key, to_cond, to_cond_across};
+use super::service::{Projection, ScimResult, ScimService};
 use crate::store::query::Resource;
 use crate::store::scim::ListSpec;
 
@@ -56,13 +56,55 @@ fn resource_of(rt: ResourceType) -> Resource {
 
 impl ScimService {
     /// One page of users or groups as a ListResponse.
-    pub async fn list(
+    pub async fn list(&self, org_id: Uuid, rt: ResourceType, q: &ListQuery) -> ScimResult<Value> {
+        let filter = q.filter.as_ref().map(|f| to_cond(rt, f)).transpose()?;
+        self.list_matching(org_id, rt, q, filter).await
+    }
+
+    /// `POST /.search` at the root (RFC 7644 §3.4.3): users, then groups.
+    /// An attribute one type lacks is a value its resources do not have.
+    pub async fn search_root(&self, org_id: Uuid, q: &ListQuery) -> ScimResult<Value> {
+        if q.cursor.is_some() {
+            return Err(ScimError::invalid_value(
+                "cursors are offered per resource type: search /Users or /Groups",
+            )
+            .into());
+        }
+        let want = q.count.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+        let skip = q.start_index.saturating_sub(1);
+        // Fetch enough of each type to cover the window, then cut it.
+        let mut window = q.clone();
+        window.start_index = 1;
+        window.count = Some((skip + want).min(MAX_PAGE * 2));
+        let mut total = 0;
+        let mut all = Vec::new();
+        for rt in [ResourceType::User, ResourceType::Group] {
+            let filter = q
+                .filter
+                .as_ref()
+                .map(|f| to_cond_across(rt, f))
+                .transpose()?;
+            let page = self.list_matching(org_id, rt, &window, filter).await?;
+            total += page["totalResults"].as_u64().unwrap_or(0);
+            if let Some(Value::Array(resources)) = page.get("Resources") {
+                all.extend(resources.iter().cloned());
+            }
+        }
+        let all: Vec<Value> = all
+            .into_iter()
+            .skip(skip as usize)
+            .take(want as usize)
+            .collect();
+        Ok(list_response(total, q.start_index.max(1), all, None))
+    }
+
+    async fn list_matching(
         &self,
         org_id: Uuid,
         rt: ResourceType,
         q: &ListQuery,
-    ) -> Result<Value, ScimError> {
-        let filter = q.filter.as_ref().map(|f| to_cond(rt, f)).transpose()?;
+        filter: Option<crate::store::query::Cond>,
+    ) -> ScimResult<Value> {
         let sort = q.sort_by.as_ref().map(|a| sort_key(rt, a)).transpose()?;
         let projection = Projection {
             attributes: q.attributes.clone(),
@@ -95,7 +137,8 @@ impl ScimService {
             Some(Cursor::After(_)) => {
                 return Err(ScimError::invalid_value(
                     "the cursor does not fit this sort order (invalidCursor)",
-                ));
+                )
+                .into());
             }
             Some(Cursor::Offset(n)) => spec.offset = n,
             None => {}
@@ -103,16 +146,8 @@ impl ScimService {
         let filter_for_count = spec.filter.clone();
         let count_all = || async {
             match &filter_for_count {
-                None => self
-                    .store
-                    .resource_count(org_id, rt.name())
-                    .await
-                    .map_err(internal),
-                Some(f) => self
-                    .store
-                    .count_matching(org_id, resource, f)
-                    .await
-                    .map_err(internal),
+                None => self.store.resource_count(org_id, rt.name()).await,
+                Some(f) => self.store.count_matching(org_id, resource, f).await,
             }
         };
         if limit == 0 {
@@ -125,11 +160,7 @@ impl ScimService {
         }
         let (resources, last_id) = match rt {
             ResourceType::User => {
-                let (users, groups) = self
-                    .store
-                    .list_users(org_id, &spec)
-                    .await
-                    .map_err(internal)?;
+                let (users, groups) = self.store.list_users(org_id, &spec).await?;
                 let last = users.last().map(|u| u.id);
                 let docs = users
                     .into_iter()
@@ -141,19 +172,12 @@ impl ScimService {
                 (docs, last)
             }
             ResourceType::Group => {
-                let groups = self
-                    .store
-                    .list_groups(org_id, &spec)
-                    .await
-                    .map_err(internal)?;
+                let groups = self.store.list_groups(org_id, &spec).await?;
                 let ids: Vec<Uuid> = groups.iter().map(|g| g.id).collect();
                 let members =
                     if super::protocol::wants_members(&projection.attributes, &projection.excluded)
                     {
-                        self.store
-                            .members_of(org_id, &ids)
-                            .await
-                            .map_err(internal)?
+                        self.store.members_of(org_id, &ids).await?
                     } else {
                         Vec::new()
                     };

@@ -1,19 +1,21 @@
 //! The SCIM 2.0 service provider under `/scim/v2`. `protocol` is pure;
-//! `handlers` are thin actix adapters.
+//! `handlers` are thin actix adapters; the use cases in between know no
+//! actix. Changes are announced as [`events`] to the features that react
+//! to them.
 
 mod bulk;
+pub mod events;
 mod groups;
 mod handlers;
 mod list;
-mod password;
+pub mod mapping;
 pub mod protocol;
 pub mod query;
 mod service;
 mod users;
 
+pub use handlers::{ENDPOINTS, ScimSettings, configure};
 pub use service::{
-    Precondition, PreparedWrites, Projection, ScimResource, ScimService, UserChange,
-    UserChangeHook, etag, etag_matches,
+    Precondition, Projection, ScimFailure, ScimResource, ScimResult, ScimService, etag,
+    etag_matches,
 };
-
-pub use handlers::configure;

@@ -49,6 +49,32 @@ pub fn to_cond(rt: ResourceType, filter: &Filter) -> Result<Cond, ScimError> {
     }
 }
 
+/// As [`to_cond`], for a search across resource types (RFC 7644 §3.4.3): a
+/// comparison on an attribute `rt` lacks but another type has is a value
+/// `rt` does not have (false; its negation true), not an error.
+pub fn to_cond_across(rt: ResourceType, filter: &Filter) -> Result<Cond, ScimError> {
+    let other = match rt {
+        ResourceType::User => ResourceType::Group,
+        ResourceType::Group => ResourceType::User,
+    };
+    match filter {
+        Filter::And(l, r) => Ok(Cond::and(vec![
+            to_cond_across(rt, l)?,
+            to_cond_across(rt, r)?,
+        ])),
+        Filter::Or(l, r) => Ok(Cond::or(vec![
+            to_cond_across(rt, l)?,
+            to_cond_across(rt, r)?,
+        ])),
+        Filter::Not(inner) => Ok(Cond::negate(to_cond_across(rt, inner)?)),
+        leaf => match to_cond(rt, leaf) {
+            Ok(c) => Ok(c),
+            Err(_) if to_cond(other, leaf).is_ok() => Ok(Cond::Const(false)),
+            Err(e) => Err(e),
+        },
+    }
+}
+
 /// The key `sortBy` names (RFC 7644 §3.4.2.3). Unknown or unsortable
 /// attributes are `invalidValue`; `emails` sorts by the primary (or first) value.
 pub fn sort_key(rt: ResourceType, attr: &AttrPath) -> Result<SortKey, ScimError> {

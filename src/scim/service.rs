@@ -1,16 +1,98 @@
 //! SCIM use cases shared by users and groups: the service handle, what a
-//! caller asks for (projection, preconditions) and what it gets back. Knows
-//! no actix; talks to the store; every call is scoped to one organization.
+//! caller asks for (projection, preconditions), what it gets back, and what
+//! can go wrong. Knows no actix; talks to the store; every call is scoped to
+//! one organization.
+//!
+//! Writes read the resource outside any transaction, work out the new one
+//! (normalizing, applying PATCH, hashing a password) with no lock held, and
+//! then write it in a transaction that only writes, with a check that the
+//! resource is still at the version read. On SQLite that transaction is
+//! committed with others in one trip; on PostgreSQL it is one statement. A
+//! lost race is retried from the read, or answered 412 when the client
+//! named the version it expected (`If-Match`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::events::{Change, Reactions, Subscriber};
 use super::protocol::{AttrPath, ResourceType, ScimError, project};
-use crate::store::scim::{ChangeKind, UserRecord};
-use crate::store::{DynStore, StoreError, Transaction};
+use crate::secrets::password::{PasswordError, Passwords};
+use crate::store::{DynStore, StoreError};
+
+/// How often a write that lost a race is tried again before it gives up
+/// with 412. Writes of one resource queue in the process (see
+/// [`ResourceLocks`]), so races are with other instances only.
+pub(super) const ATTEMPTS: usize = 8;
+
+/// Writes of one resource in this process, one at a time: they would
+/// otherwise all read the same version and all but one fail their version
+/// check. Writes of different resources never wait for each other, and
+/// nothing here waits for the database's lock.
+#[derive(Clone, Default)]
+pub(super) struct ResourceLocks(Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl ResourceLocks {
+    pub(super) async fn lock(&self, id: Uuid) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if map.len() > 4096 {
+                map.retain(|_, m| Arc::strong_count(m) > 1);
+            }
+            map.entry(id).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
+/// A short random pause before attempt `attempt + 1` of a write that lost
+/// a race to another instance (up to ~2^attempt ms), so racers spread out.
+pub(super) async fn pause(attempt: usize) {
+    let ceiling = 1u64 << attempt.min(6);
+    let ms = rand::random_range(0..=ceiling);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+/// What went wrong in a SCIM call.
+#[derive(Debug, thiserror::Error)]
+pub enum ScimFailure {
+    /// The request cannot be served as sent: rendered as it is (RFC 7644 §3.12).
+    #[error(transparent)]
+    Protocol(#[from] ScimError),
+    /// The store failed: rendered as a generic 500; the cause is for logs.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<PasswordError> for ScimFailure {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Length => ScimError::invalid_value(e.to_string()).into(),
+            PasswordError::Hashing => {
+                StoreError::other(std::io::Error::other("password hashing failed")).into()
+            }
+        }
+    }
+}
+
+impl ScimFailure {
+    /// The error as the client sees it (RFC 7644 §3.12). This is where SCIM
+    /// failures become responses: a storage failure is logged here, once,
+    /// with its cause, and the client gets a generic 500.
+    pub fn into_scim(self) -> ScimError {
+        match self {
+            ScimFailure::Protocol(e) => e,
+            ScimFailure::Store(e) => {
+                crate::telemetry::log_internal(&e);
+                ScimError::internal()
+            }
+        }
+    }
+}
+
+pub type ScimResult<T> = Result<T, ScimFailure>;
 
 /// The SCIM service for all organizations; each call names the org.
 #[derive(Clone)]
@@ -18,54 +100,9 @@ pub struct ScimService {
     pub(super) store: DynStore,
     /// `http.public_url`, for `meta.location` and `$ref`.
     pub(super) base_url: String,
-    pub(super) hook: Option<Arc<dyn UserChangeHook>>,
-}
-
-/// A change to a user, as the hook sees it.
-#[derive(Debug)]
-pub struct UserChange<'a> {
-    pub org_id: Uuid,
-    pub user_id: Uuid,
-    pub kind: ChangeKind,
-    /// The user after the change; `None` when it was deleted.
-    pub user: Option<&'a UserRecord>,
-}
-
-/// Reacts to user changes inside the change's own transaction: what it
-/// writes commits or rolls back with the change (invitations use it).
-#[async_trait]
-pub trait UserChangeHook: Send + Sync {
-    /// Work done before the change's transaction opens, so that it is not
-    /// done while the transaction holds locks (on SQLite, the one write
-    /// lock): the writes the change needs, when they can be known without
-    /// reading inside the transaction. `None`: call [`Self::user_changed`]
-    /// in the transaction instead.
-    async fn prepare(
-        &self,
-        _change: &UserChange<'_>,
-    ) -> Result<Option<Box<dyn PreparedWrites>>, StoreError> {
-        Ok(None)
-    }
-    async fn user_changed(
-        &self,
-        tx: &dyn Transaction,
-        change: &UserChange<'_>,
-    ) -> Result<(), StoreError>;
-    /// Called after the change's transaction committed.
-    fn committed(&self) {}
-}
-
-/// Writes a hook prepared before the transaction, made inside it.
-#[async_trait]
-pub trait PreparedWrites: Send + Sync {
-    async fn write(&self, tx: &dyn Transaction) -> Result<(), StoreError>;
-}
-
-/// What the hook will do for one change: prepared writes, or a call inside
-/// the transaction.
-pub(super) enum HookPlan {
-    Prepared(Box<dyn PreparedWrites>),
-    InTransaction,
+    pub(super) subscribers: Vec<Arc<dyn Subscriber>>,
+    pub(super) passwords: Passwords,
+    pub(super) locks: ResourceLocks,
 }
 
 /// Which attributes to return (RFC 7644 §3.4.2.5).
@@ -109,6 +146,19 @@ impl Precondition {
             ))
         }
     }
+
+    /// What a write that found the resource changed since it was read
+    /// does: try again (reading it anew), unless the client pinned the
+    /// version it read, or it has tried often enough.
+    pub(super) async fn on_stale(&self, attempt: usize) -> Result<(), ScimError> {
+        if self.if_match.as_deref().is_some_and(|h| h.trim() != "*") || attempt + 1 >= ATTEMPTS {
+            return Err(ScimError::precondition_failed(
+                "the resource was changed concurrently; read it again and retry",
+            ));
+        }
+        pause(attempt).await;
+        Ok(())
+    }
 }
 
 /// The weak ETag of a version: `W/"7"`.
@@ -138,74 +188,37 @@ pub(super) fn not_found(rt: ResourceType, id: &str) -> ScimError {
     ScimError::not_found(format!("{} {shown} not found", rt.name()))
 }
 
-/// Storage failures become a generic 500 (logged once where they are mapped).
-pub(super) fn internal(e: StoreError) -> ScimError {
-    crate::telemetry::log_internal(&e);
-    ScimError::internal()
-}
-
 impl ScimService {
-    pub fn new(store: DynStore, base_url: &str) -> Self {
+    pub fn new(store: DynStore, base_url: &str, passwords: Passwords) -> Self {
         ScimService {
             store,
             base_url: base_url.trim_end_matches('/').to_string(),
-            hook: None,
+            subscribers: Vec::new(),
+            passwords,
+            locks: ResourceLocks::default(),
         }
     }
 
-    /// The same service, calling `hook` inside every user change.
-    pub fn with_hook(mut self, hook: Arc<dyn UserChangeHook>) -> Self {
-        self.hook = Some(hook);
+    /// The same service, telling `subscriber` of every change.
+    pub fn with_subscriber(mut self, subscriber: Arc<dyn Subscriber>) -> Self {
+        self.subscribers.push(subscriber);
         self
     }
 
-    /// Commits a transaction in which the hook ran, then tells the hook.
-    pub(super) async fn commit_with_hook(&self, tx: Box<dyn Transaction>) -> Result<(), ScimError> {
-        tx.commit().await.map_err(internal)?;
-        self.hook_committed();
-        Ok(())
+    /// Every subscriber's reaction to `change`, read before its transaction.
+    pub(super) async fn react(&self, change: &Change<'_>) -> Result<Reactions, StoreError> {
+        Reactions::plan(&self.subscribers, &*self.store, change).await
     }
 
-    /// Tells the hook that the transaction it ran in committed.
-    pub(super) fn hook_committed(&self) {
-        if let Some(hook) = &self.hook {
-            hook.committed();
-        }
-    }
-
-    pub(super) async fn run_hook(
+    /// Hashes a password sent by the directory, in the organization's turn.
+    pub(super) async fn hash_password(
         &self,
-        tx: &dyn Transaction,
-        change: UserChange<'_>,
-    ) -> Result<(), ScimError> {
-        self.apply_hook(tx, HookPlan::InTransaction, change)
-            .await
-            .map_err(internal)
-    }
-
-    /// Asks the hook to prepare its writes for `change` before the
-    /// transaction opens.
-    pub(super) async fn plan_hook(&self, change: &UserChange<'_>) -> Result<HookPlan, ScimError> {
-        let Some(hook) = &self.hook else {
-            return Ok(HookPlan::InTransaction);
-        };
-        Ok(match hook.prepare(change).await.map_err(internal)? {
-            Some(writes) => HookPlan::Prepared(writes),
-            None => HookPlan::InTransaction,
-        })
-    }
-
-    /// Runs the hook's part of `change` inside `tx`, as planned.
-    pub(super) async fn apply_hook(
-        &self,
-        tx: &dyn Transaction,
-        plan: HookPlan,
-        change: UserChange<'_>,
-    ) -> Result<(), StoreError> {
-        match (plan, &self.hook) {
-            (HookPlan::Prepared(writes), _) => writes.write(tx).await,
-            (HookPlan::InTransaction, Some(hook)) => hook.user_changed(tx, &change).await,
-            (HookPlan::InTransaction, None) => Ok(()),
+        org_id: Uuid,
+        password: Option<String>,
+    ) -> ScimResult<Option<String>> {
+        match password {
+            Some(p) => Ok(Some(self.passwords.hash(org_id, p).await?)),
+            None => Ok(None),
         }
     }
 
@@ -227,7 +240,7 @@ impl ScimService {
         org_id: Uuid,
         body: &Value,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
+    ) -> ScimResult<ScimResource> {
         match rt {
             ResourceType::User => self.create_user(org_id, body, projection).await,
             ResourceType::Group => self.create_group(org_id, body, projection).await,
@@ -240,7 +253,7 @@ impl ScimService {
         org_id: Uuid,
         id: &str,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
+    ) -> ScimResult<ScimResource> {
         match rt {
             ResourceType::User => self.get_user(org_id, id, projection).await,
             ResourceType::Group => self.get_group(org_id, id, projection).await,
@@ -255,7 +268,7 @@ impl ScimService {
         body: &Value,
         pre: &Precondition,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
+    ) -> ScimResult<ScimResource> {
         match rt {
             ResourceType::User => self.replace_user(org_id, id, body, pre, projection).await,
             ResourceType::Group => self.replace_group(org_id, id, body, pre, projection).await,
@@ -270,7 +283,7 @@ impl ScimService {
         body: &Value,
         pre: &Precondition,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
+    ) -> ScimResult<ScimResource> {
         match rt {
             ResourceType::User => self.patch_user(org_id, id, body, pre, projection).await,
             ResourceType::Group => self.patch_group(org_id, id, body, pre, projection).await,
@@ -283,7 +296,7 @@ impl ScimService {
         org_id: Uuid,
         id: &str,
         pre: &Precondition,
-    ) -> Result<(), ScimError> {
+    ) -> ScimResult<()> {
         match rt {
             ResourceType::User => self.delete_user(org_id, id, pre).await,
             ResourceType::Group => self.delete_group(org_id, id, pre).await,
@@ -303,5 +316,20 @@ mod tests {
         assert!(etag_matches("*", 9));
         assert!(!etag_matches("W/\"2\"", 3));
         assert_eq!(etag(5), "W/\"5\"");
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_retried_unless_the_client_pinned_the_version() {
+        let free = Precondition::default();
+        assert!(free.on_stale(0).await.is_ok());
+        assert_eq!(free.on_stale(ATTEMPTS - 1).await.unwrap_err().status, 412);
+        let star = Precondition {
+            if_match: Some("*".into()),
+        };
+        assert!(star.on_stale(0).await.is_ok());
+        let pinned = Precondition {
+            if_match: Some("W/\"3\"".into()),
+        };
+        assert_eq!(pinned.on_stale(0).await.unwrap_err().status, 412);
     }
 }

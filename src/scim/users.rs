@@ -1,20 +1,34 @@
 //! User use cases: create, read, replace, patch, delete. Each write is one
-//! transaction that also records the change (the hook invitations react to)
-//! and keeps the organization's user count.
+//! transaction that only writes (see `service`): the user, its change-log
+//! rows and count, and what subscribers (invitations) write in reaction.
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::password;
-use super::protocol::{ResourceType, ScimError, apply_patch, normalize_resource, parse_patch};
-use super::service::{
-    Precondition, Projection, ScimResource, ScimService, UserChange, etag, internal, not_found,
-    parse_id,
+use super::events::{Change, user_events};
+use super::mapping::work_email;
+use super::protocol::{
+    PatchRequest, ResourceType, ScimError, apply_patch, normalize_resource, parse_patch,
 };
-use crate::store::scim::{ChangeKind, EmailRow, UserGroupRow, UserRecord};
-use crate::store::{StoreError, Timestamp, Transaction};
+use super::service::{
+    ATTEMPTS, Precondition, Projection, ScimFailure, ScimResource, ScimResult, ScimService, etag,
+    not_found, parse_id,
+};
+use crate::store::scim::{EmailRow, UserGroupRow, UserRecord};
+use crate::store::{StoreError, Timestamp};
 
 const RT: ResourceType = ResourceType::User;
+
+/// The address invitations go to, for telling when it changed.
+fn invited_address(u: &UserRecord) -> Option<String> {
+    work_email(&u.resource, &[]).ok().map(|e| e.to_lowercase())
+}
+
+/// What a replace or a patch does to the stored user.
+enum Edit<'a> {
+    Replace(&'a Value),
+    Patch(&'a PatchRequest),
+}
 
 impl ScimService {
     pub async fn create_user(
@@ -22,12 +36,9 @@ impl ScimService {
         org_id: Uuid,
         body: &Value,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
+    ) -> ScimResult<ScimResource> {
         let normalized = normalize_resource(body, RT)?;
-        let password_hash = match normalized.password {
-            Some(p) => Some(password::hash(p).await?),
-            None => None,
-        };
+        let password_hash = self.hash_password(org_id, normalized.password).await?;
         let now = Timestamp::now();
         let record = record_from(
             Uuid::now_v7(),
@@ -38,29 +49,41 @@ impl ScimService {
             now,
             now,
         )?;
-        let change = UserChange {
+        let events = user_events(None, Some(&record), invited_address);
+        let change = Change {
             org_id,
-            user_id: record.id,
-            kind: ChangeKind::Created,
-            user: Some(&record),
+            resource_id: record.id,
+            events: &events,
+            before: None,
+            after: Some(&record),
+            members_added: &[],
+            members_removed: &[],
+            members_cleared: false,
         };
-        // The invitation (its token, its mail) is made before the write lock.
-        let plan = self.plan_hook(&change).await?;
-        // On SQLite these writes all travel with the COMMIT, so a taken
-        // userName may be reported by any of them.
-        let tx = self.store.begin().await.map_err(internal)?;
+        // The invitation (its token, its mail) is made before the transaction.
+        let reactions = self.react(&change).await?;
+        let tx = self.store.begin().await?;
         let written = async {
             tx.insert_user(&record, &emails_of(&record.resource))
                 .await?;
-            tx.record_change(org_id, RT.name(), record.id, ChangeKind::Created, now, 1)
+            for e in &events {
+                tx.record_change(
+                    org_id,
+                    RT.name(),
+                    record.id,
+                    e.change_kind(),
+                    now,
+                    e.count_delta(),
+                )
                 .await?;
-            self.apply_hook(&*tx, plan, change).await?;
+            }
+            reactions.write(&*tx).await?;
             tx.commit().await
         };
         written
             .await
             .map_err(|e| user_conflict(e, &record.user_name))?;
-        self.hook_committed();
+        reactions.committed();
         Ok(self.user_resource(&record, &[], projection))
     }
 
@@ -69,19 +92,14 @@ impl ScimService {
         org_id: Uuid,
         id: &str,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
+    ) -> ScimResult<ScimResource> {
         let uid = parse_id(id, RT)?;
         let record = self
             .store
             .user_by_id(org_id, uid)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| not_found(RT, id))?;
-        let groups = self
-            .store
-            .groups_of_users(org_id, &[uid])
-            .await
-            .map_err(internal)?;
+        let groups = self.store.groups_of_users(org_id, &[uid]).await?;
         Ok(self.user_resource(&record, &groups, projection))
     }
 
@@ -92,26 +110,8 @@ impl ScimService {
         body: &Value,
         pre: &Precondition,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
-        let uid = parse_id(id, RT)?;
-        let normalized = normalize_resource(body, RT)?;
-        let new_hash = match normalized.password {
-            Some(p) => Some(password::hash(p).await?),
-            None => None,
-        };
-        let tx = self.store.begin().await.map_err(internal)?;
-        let current = load(&*tx, org_id, uid, id).await?;
-        pre.check(current.version)?;
-        let record = record_from(
-            uid,
-            org_id,
-            normalized.resource,
-            new_hash.or_else(|| current.password_hash.clone()),
-            current.version + 1,
-            current.created_at,
-            Timestamp::now(),
-        )?;
-        self.write_user_update(tx, &current, record, projection)
+    ) -> ScimResult<ScimResource> {
+        self.edit_user(org_id, id, Edit::Replace(body), pre, projection)
             .await
     }
 
@@ -122,111 +122,165 @@ impl ScimService {
         body: &Value,
         pre: &Precondition,
         projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
-        let uid = parse_id(id, RT)?;
+    ) -> ScimResult<ScimResource> {
         let request = parse_patch(body)?;
-        let tx = self.store.begin().await.map_err(internal)?;
-        let current = load(&*tx, org_id, uid, id).await?;
-        pre.check(current.version)?;
-        let mut doc = current.resource.clone();
-        let outcome = apply_patch(&mut doc, RT, &request)?;
-        let new_hash = match outcome.password {
-            Some(p) => Some(password::hash(p).await?),
-            None => None,
-        };
-        if !outcome.changed && new_hash.is_none() {
-            drop(tx);
-            let groups = self
-                .store
-                .groups_of_users(org_id, &[uid])
-                .await
-                .map_err(internal)?;
-            return Ok(self.user_resource(&current, &groups, projection));
-        }
-        let record = record_from(
-            uid,
-            org_id,
-            doc,
-            new_hash.or_else(|| current.password_hash.clone()),
-            current.version + 1,
-            current.created_at,
-            Timestamp::now(),
-        )?;
-        self.write_user_update(tx, &current, record, projection)
+        self.edit_user(org_id, id, Edit::Patch(&request), pre, projection)
             .await
     }
 
-    pub async fn delete_user(
+    /// Replace or patch: read, work out the new user with no lock held,
+    /// write it if the stored one is still the one read; else again.
+    async fn edit_user(
         &self,
         org_id: Uuid,
         id: &str,
+        edit: Edit<'_>,
         pre: &Precondition,
-    ) -> Result<(), ScimError> {
+        projection: &Projection,
+    ) -> ScimResult<ScimResource> {
         let uid = parse_id(id, RT)?;
-        let tx = self.store.begin().await.map_err(internal)?;
-        let current = load(&*tx, org_id, uid, id).await?;
-        pre.check(current.version)?;
-        if !tx.delete_user(org_id, uid).await.map_err(internal)? {
-            return Err(not_found(RT, id));
+        let _turn = self.locks.lock(uid).await;
+        // A new password is hashed once, whatever the attempt.
+        let mut new_hash: Option<Option<String>> = None;
+        for attempt in 0..ATTEMPTS {
+            let current = self
+                .store
+                .user_by_id(org_id, uid)
+                .await?
+                .ok_or_else(|| not_found(RT, id))?;
+            pre.check(current.version)?;
+            let (doc, password, changed) = match &edit {
+                Edit::Replace(body) => {
+                    let n = normalize_resource(body, RT)?;
+                    (n.resource, n.password, true)
+                }
+                Edit::Patch(request) => {
+                    let mut doc = current.resource.clone();
+                    let outcome = apply_patch(&mut doc, RT, request)?;
+                    (doc, outcome.password, outcome.changed)
+                }
+            };
+            if new_hash.is_none() {
+                new_hash = Some(self.hash_password(org_id, password).await?);
+            }
+            let hash = new_hash.clone().flatten();
+            if !changed && hash.is_none() {
+                let groups = self.store.groups_of_users(org_id, &[uid]).await?;
+                return Ok(self.user_resource(&current, &groups, projection));
+            }
+            let record = record_from(
+                uid,
+                org_id,
+                doc,
+                hash.or_else(|| current.password_hash.clone()),
+                current.version + 1,
+                current.created_at,
+                Timestamp::now(),
+            )?;
+            match self.write_user_update(&current, &record).await {
+                Ok(()) => {
+                    let groups = self.store.groups_of_users(org_id, &[uid]).await?;
+                    return Ok(self.user_resource(&record, &groups, projection));
+                }
+                Err(ScimFailure::Store(StoreError::Stale)) => pre.on_stale(attempt).await?,
+                Err(e) => return Err(e),
+            }
         }
-        let now = Timestamp::now();
-        tx.record_change(org_id, RT.name(), uid, ChangeKind::Deleted, now, -1)
-            .await
-            .map_err(internal)?;
-        let change = UserChange {
-            org_id,
-            user_id: uid,
-            kind: ChangeKind::Deleted,
-            user: None,
-        };
-        self.run_hook(&*tx, change).await?;
-        self.commit_with_hook(tx).await
+        Err(ScimError::precondition_failed("the resource was changed concurrently; retry").into())
     }
 
-    async fn write_user_update(
-        &self,
-        tx: Box<dyn Transaction>,
-        current: &UserRecord,
-        record: UserRecord,
-        projection: &Projection,
-    ) -> Result<ScimResource, ScimError> {
-        let written = tx
-            .update_user(&record, &emails_of(&record.resource), current.version)
-            .await
-            .map_err(|e| user_conflict(e, &record.user_name))?;
-        if !written {
-            return Err(ScimError::precondition_failed(
-                "the resource was changed concurrently; retry",
-            ));
+    pub async fn delete_user(&self, org_id: Uuid, id: &str, pre: &Precondition) -> ScimResult<()> {
+        let uid = parse_id(id, RT)?;
+        let _turn = self.locks.lock(uid).await;
+        for attempt in 0..ATTEMPTS {
+            let current = self
+                .store
+                .user_by_id(org_id, uid)
+                .await?
+                .ok_or_else(|| not_found(RT, id))?;
+            pre.check(current.version)?;
+            let events = user_events(Some(&current), None, invited_address);
+            let change = Change {
+                org_id,
+                resource_id: uid,
+                events: &events,
+                before: Some(&current),
+                after: None,
+                members_added: &[],
+                members_removed: &[],
+                members_cleared: false,
+            };
+            let reactions = self.react(&change).await?;
+            let tx = self.store.begin().await?;
+            let written = async {
+                tx.delete_user(org_id, uid, current.version).await?;
+                let now = Timestamp::now();
+                for e in &events {
+                    tx.record_change(
+                        org_id,
+                        RT.name(),
+                        uid,
+                        e.change_kind(),
+                        now,
+                        e.count_delta(),
+                    )
+                    .await?;
+                }
+                reactions.write(&*tx).await?;
+                tx.commit().await
+            };
+            match written.await {
+                Ok(()) => {
+                    reactions.committed();
+                    return Ok(());
+                }
+                Err(StoreError::Stale) => pre.on_stale(attempt).await?,
+                Err(e) => return Err(e.into()),
+            }
         }
-        let kind = match (current.active, record.active) {
-            (false, true) => ChangeKind::Activated,
-            (true, false) => ChangeKind::Deactivated,
-            _ => ChangeKind::Updated,
-        };
-        tx.record_change(
-            record.org_id,
-            RT.name(),
-            record.id,
-            kind,
-            record.updated_at,
-            0,
-        )
-        .await
-        .map_err(internal)?;
-        let change = UserChange {
+        Err(ScimError::precondition_failed("the resource was changed concurrently; retry").into())
+    }
+
+    /// Writes `record` over `current` (if still at its version), with its
+    /// change-log rows and the subscribers' reactions.
+    async fn write_user_update(&self, current: &UserRecord, record: &UserRecord) -> ScimResult<()> {
+        let events = user_events(Some(current), Some(record), invited_address);
+        let change = Change {
             org_id: record.org_id,
-            user_id: record.id,
-            kind,
-            user: Some(&record),
+            resource_id: record.id,
+            events: &events,
+            before: Some(current),
+            after: Some(record),
+            members_added: &[],
+            members_removed: &[],
+            members_cleared: false,
         };
-        self.run_hook(&*tx, change).await?;
-        let groups = tx
-            .groups_of_users(record.org_id, &[record.id])
-            .await
-            .map_err(internal)?;
-        self.commit_with_hook(tx).await?;
-        Ok(self.user_resource(&record, &groups, projection))
+        let reactions = self.react(&change).await?;
+        let tx = self.store.begin().await?;
+        let written = async {
+            tx.update_user(record, &emails_of(&record.resource), current.version)
+                .await?;
+            for e in &events {
+                tx.record_change(
+                    record.org_id,
+                    RT.name(),
+                    record.id,
+                    e.change_kind(),
+                    record.updated_at,
+                    e.count_delta(),
+                )
+                .await?;
+            }
+            reactions.write(&*tx).await?;
+            tx.commit().await
+        };
+        match written.await {
+            Ok(()) => {
+                reactions.committed();
+                Ok(())
+            }
+            Err(e) => Err(user_conflict(e, &record.user_name)),
+        }
     }
 
     /// The full JSON of a user (before projection).
@@ -292,28 +346,22 @@ impl ScimService {
     }
 }
 
-async fn load(
-    tx: &dyn Transaction,
-    org_id: Uuid,
-    uid: Uuid,
-    id: &str,
-) -> Result<UserRecord, ScimError> {
-    tx.user_for_update(org_id, uid)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(RT, id))
-}
-
-fn user_conflict(e: StoreError, user_name: &str) -> ScimError {
+/// A taken userName is 409 `uniqueness`; a lost race stays `Stale` for the
+/// caller to retry; anything else is the store's failure.
+fn user_conflict(e: StoreError, user_name: &str) -> ScimFailure {
     match e {
-        StoreError::Conflict { constraint } if constraint.contains("user_name") => {
+        StoreError::Conflict { constraint } if constraint == USER_NAME_KEY => {
             ScimError::uniqueness(format!(
                 "userName {user_name:?} is already taken in this organization"
             ))
+            .into()
         }
-        other => internal(other),
+        other => other.into(),
     }
 }
+
+/// The constraint that keeps userNames unique per organization.
+const USER_NAME_KEY: &str = "scim_users_org_id_user_name_lower_key";
 
 /// Builds the stored record from a normalized document.
 fn record_from(

@@ -1,6 +1,5 @@
-//! Invitations and the mail outbox as stored. The invitation token is never
-//! stored, only its hash; outbox rows hold a message's content only until it
-//! is sent, fails or is cancelled.
+//! Invitations as stored. A link's token is never stored, only its hash;
+//! join sessions (a browser that opened a link) likewise.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -66,6 +65,13 @@ pub struct InvitationRecord {
     pub accepted_at: Option<Timestamp>,
 }
 
+/// Further links of one invitation kept at most (issued by the public
+/// "can't find the email?" form; the oldest goes first).
+pub const MAX_EXTRA_LINKS: i64 = 5;
+/// Join sessions of one invitation kept at most (one per browser that
+/// opened the link; the oldest goes first).
+pub const MAX_JOIN_SESSIONS: i64 = 5;
+
 #[async_trait]
 pub trait InvitationRepo {
     /// A second live invitation for the same user is a `Conflict` on
@@ -73,7 +79,13 @@ pub trait InvitationRepo {
     async fn insert_invitation(&self, inv: &InvitationRecord) -> StoreResult<()>;
     /// Writes every mutable field of `inv` (status, token, reason, sends, times).
     async fn update_invitation(&self, inv: &InvitationRecord) -> StoreResult<()>;
-    async fn invitation_by_id(&self, id: Uuid) -> StoreResult<Option<InvitationRecord>>;
+    /// The organization's invitation with this id.
+    async fn invitation_by_id(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<InvitationRecord>>;
+    /// The invitation a link's token hash (its own, or a further link's) belongs to.
     async fn invitation_by_token_hash(&self, hash: &[u8]) -> StoreResult<Option<InvitationRecord>>;
     /// The user's invitations, newest first.
     async fn invitations_of_user(
@@ -90,7 +102,30 @@ pub trait InvitationRepo {
     ) -> StoreResult<Vec<InvitationRecord>>;
     /// Invitations to this email (any organization), newest first.
     async fn invitations_by_email(&self, email: &str) -> StoreResult<Vec<InvitationRecord>>;
-    /// Records a join session (by the hash of its id) for an invitation.
+    /// Revokes every live invitation of the user with `reason`, cancels
+    /// their unsent mail and drops their further links, without reading
+    /// them first.
+    async fn void_live_invitations(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        reason: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Adds a further link to the invitation, keeping the newest
+    /// [`MAX_EXTRA_LINKS`].
+    async fn add_invitation_link(
+        &self,
+        invitation_id: Uuid,
+        token_hash: &[u8],
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Drops the invitation's further links.
+    async fn drop_invitation_links(&self, invitation_id: Uuid) -> StoreResult<()>;
+    /// Moves these pending invitations to `sent` (their mail was delivered).
+    async fn mark_invitations_sent(&self, ids: &[Uuid], at: Timestamp) -> StoreResult<()>;
+    /// Records a join session (by the hash of its id) for an invitation,
+    /// keeping the newest [`MAX_JOIN_SESSIONS`] of it.
     async fn insert_join_session(
         &self,
         id_hash: &[u8],
@@ -98,92 +133,13 @@ pub trait InvitationRepo {
         created_at: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<()>;
-    /// The invitation of an unexpired join session.
-    async fn join_session(&self, id_hash: &[u8], now: Timestamp) -> StoreResult<Option<Uuid>>;
-}
-
-/// The state of a queued message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutboxStatus {
-    Queued,
-    Sent,
-    Failed,
-    Cancelled,
-}
-
-impl OutboxStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxStatus::Queued => "queued",
-            OutboxStatus::Sent => "sent",
-            OutboxStatus::Failed => "failed",
-            OutboxStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "queued" => OutboxStatus::Queued,
-            "sent" => OutboxStatus::Sent,
-            "failed" => OutboxStatus::Failed,
-            "cancelled" => OutboxStatus::Cancelled,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxRecord {
-    pub id: Uuid,
-    pub org_id: Uuid,
-    pub invitation_id: Option<Uuid>,
-    pub message_id: String,
-    pub to_address: String,
-    pub to_name: Option<String>,
-    pub subject: Option<String>,
-    pub body_text: Option<String>,
-    pub body_html: Option<String>,
-    pub status: OutboxStatus,
-    pub attempts: i32,
-    pub next_attempt_at: Timestamp,
-    pub last_error: Option<String>,
-    pub created_at: Timestamp,
-    pub sent_at: Option<Timestamp>,
-}
-
-#[async_trait]
-pub trait OutboxRepo {
-    async fn enqueue_mail(&self, mail: &OutboxRecord) -> StoreResult<()>;
-    /// Leases up to `limit` queued rows that are due and not leased by a live
-    /// worker; each claim counts as an attempt. Safe with many workers on one
-    /// database: a row is leased by one worker at a time.
-    async fn claim_mail(
+    /// The organization and invitation of an unexpired join session.
+    async fn join_session(
         &self,
-        owner: Uuid,
+        id_hash: &[u8],
         now: Timestamp,
-        lease_until: Timestamp,
-        limit: i64,
-    ) -> StoreResult<Vec<OutboxRecord>>;
-    /// Marks a leased row sent and wipes its content; false if the lease was lost.
-    async fn mark_mail_sent(&self, id: Uuid, owner: Uuid, at: Timestamp) -> StoreResult<bool>;
-    /// Marks many leased rows sent in one statement and moves their pending
-    /// invitations to `sent` (mail rows first, then invitations: the lock
-    /// order every writer follows). Returns how many mail rows were marked.
-    async fn mark_mails_sent(&self, ids: &[Uuid], owner: Uuid, at: Timestamp) -> StoreResult<u64>;
-    /// Puts a leased row back for a later attempt.
-    async fn retry_mail(
-        &self,
-        id: Uuid,
-        owner: Uuid,
-        next_attempt_at: Timestamp,
-        error: &str,
-    ) -> StoreResult<bool>;
-    /// Marks a leased row failed for good and wipes its content.
-    async fn fail_mail(&self, id: Uuid, owner: Uuid, error: &str) -> StoreResult<bool>;
-    /// Cancels the invitation's queued mail (content wiped); returns how many.
-    async fn cancel_mail_for_invitation(&self, invitation_id: Uuid) -> StoreResult<u64>;
-    async fn mail_for_invitation(&self, invitation_id: Uuid) -> StoreResult<Vec<OutboxRecord>>;
-    /// Queued rows, for metrics and tests.
-    async fn queued_mail_count(&self) -> StoreResult<u64>;
+    ) -> StoreResult<Option<(Uuid, Uuid)>>;
+    /// Deletes up to `limit` join sessions that expired before `now`;
+    /// returns how many.
+    async fn purge_join_sessions(&self, now: Timestamp, limit: i64) -> StoreResult<u64>;
 }

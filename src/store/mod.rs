@@ -8,6 +8,7 @@
 
 pub mod invitations;
 mod orgs;
+pub mod outbox;
 pub mod query;
 pub mod scim;
 pub mod sql;
@@ -18,8 +19,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use invitations::{InvitationRepo, OutboxRepo};
+pub use invitations::InvitationRepo;
 pub use orgs::{OrgRepo, OrgSettings, Organization};
+pub use outbox::OutboxRepo;
 pub use scim::{ScimGroupRepo, ScimListRepo, ScimLogRepo, ScimUserRepo};
 pub use time::Timestamp;
 pub use tokens::{ScimTokenRecord, ScimTokenRepo};
@@ -33,6 +35,15 @@ pub enum StoreError {
     /// names it as `<table>_<columns>_key` on both backends.
     #[error("conflict on {constraint}")]
     Conflict { constraint: String },
+    /// A write made on what was read earlier found it changed (a version
+    /// check failed): read again and retry, or report the conflict.
+    #[error("a row changed since it was read")]
+    Stale,
+    /// A transaction was opened, or the store written, in a task that
+    /// already has a transaction open: pass that transaction down instead
+    /// (on SQLite the second would wait for the first forever).
+    #[error("a transaction is already open in this task: pass it down instead of opening another")]
+    NestedTransaction,
     /// Anything else: the database is unreachable, a query failed. The cause
     /// is for logs, never for users.
     #[error("storage failure: {0}")]
@@ -84,10 +95,16 @@ pub struct PoolState {
 }
 
 /// The whole storage: repositories plus transactions and housekeeping.
+///
+/// Writes made on the store itself each commit on their own. Writes made in
+/// a [`Transaction`] commit together; the backend may hold them back until
+/// the transaction needs an answer or commits, so a constraint or version
+/// check they break may be reported by a later call or by `commit`.
 #[async_trait]
 pub trait Store: Repos {
-    /// Opens a transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`) so concurrent writers queue instead of failing.
+    /// Opens a transaction. It takes no lock until it first reads; one that
+    /// only writes is committed in one trip (with others, on SQLite). Fails
+    /// with [`StoreError::NestedTransaction`] in a task that has one open.
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>>;
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> StoreResult<()>;

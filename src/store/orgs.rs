@@ -49,6 +49,8 @@ pub trait OrgRepo {
     /// `Conflict` (`organizations_slug_key`, `organization_domains_domain_key`).
     async fn insert_org(&self, org: &Organization) -> StoreResult<()>;
     async fn org_by_id(&self, id: Uuid) -> StoreResult<Option<Organization>>;
+    /// The organization that owns an email domain (lower-cased), if any.
+    async fn org_by_domain(&self, domain: &str) -> StoreResult<Option<Organization>>;
     async fn list_orgs(&self) -> StoreResult<Vec<Organization>>;
     async fn count_orgs(&self) -> StoreResult<u64>;
     /// Replaces the organization's settings; false when there is no such organization.

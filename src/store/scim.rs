@@ -97,6 +97,7 @@ pub enum ChangeKind {
     Activated,
     Deactivated,
     Deleted,
+    EmailChanged,
     MembersChanged,
 }
 
@@ -108,6 +109,7 @@ impl ChangeKind {
             ChangeKind::Activated => "activated",
             ChangeKind::Deactivated => "deactivated",
             ChangeKind::Deleted => "deleted",
+            ChangeKind::EmailChanged => "email_changed",
             ChangeKind::MembersChanged => "members_changed",
         }
     }
@@ -127,23 +129,23 @@ pub struct ChangeEvent {
 #[async_trait]
 pub trait ScimUserRepo {
     /// Inserts a user and its emails. A taken userName is a `Conflict` on
-    /// `scim_users_org_id_user_name_lower_key` — in a SQLite transaction
-    /// reported by the next call that goes to the database, or by commit.
+    /// `scim_users_org_id_user_name_lower_key` (in a transaction, reported
+    /// by a later call or by commit).
     async fn insert_user(&self, user: &UserRecord, emails: &[EmailRow]) -> StoreResult<()>;
     async fn user_by_id(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<UserRecord>>;
-    /// As `user_by_id`, locking the row until the transaction ends (so a
-    /// read-modify-write never loses to a concurrent one). Use in a transaction.
-    async fn user_for_update(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<UserRecord>>;
-    /// Writes `user` over the stored one if its version is still
-    /// `expected_version`; false when it changed meanwhile (or is gone).
+    /// Writes `user` (and its emails) over the stored one, provided the
+    /// stored one is still at `expected_version`; else the write fails as
+    /// [`StoreError::Stale`](super::StoreError::Stale) (in a transaction, by
+    /// a later call or by commit).
     async fn update_user(
         &self,
         user: &UserRecord,
         emails: &[EmailRow],
         expected_version: i64,
-    ) -> StoreResult<bool>;
-    /// Deletes the user and its memberships; false when there was none.
-    async fn delete_user(&self, org_id: Uuid, id: Uuid) -> StoreResult<bool>;
+    ) -> StoreResult<()>;
+    /// Deletes the user at `expected_version` and its memberships; `Stale`
+    /// when it changed or is gone.
+    async fn delete_user(&self, org_id: Uuid, id: Uuid, expected_version: i64) -> StoreResult<()>;
     /// The groups the given users belong to.
     async fn groups_of_users(
         &self,
@@ -156,27 +158,40 @@ pub trait ScimUserRepo {
 pub trait ScimGroupRepo {
     async fn insert_group(&self, group: &GroupRecord) -> StoreResult<()>;
     async fn group_by_id(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<GroupRecord>>;
-    /// As `group_by_id`, locking the row until the transaction ends.
-    async fn group_for_update(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<GroupRecord>>;
-    async fn update_group(&self, group: &GroupRecord, expected_version: i64) -> StoreResult<bool>;
-    /// Deletes the group, its members and its own memberships in other groups.
-    async fn delete_group(&self, org_id: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// Writes `group` over the stored one if it is still at
+    /// `expected_version`; else `Stale`. Every change of a group's members
+    /// goes with one, so the version also guards what was read of them.
+    async fn update_group(&self, group: &GroupRecord, expected_version: i64) -> StoreResult<()>;
+    /// Deletes the group at `expected_version`, its members and its own
+    /// memberships in other groups; `Stale` when it changed or is gone.
+    async fn delete_group(&self, org_id: Uuid, id: Uuid, expected_version: i64) -> StoreResult<()>;
     /// Which of `ids` exist in the organization, and as what.
     async fn member_kinds(
         &self,
         org_id: Uuid,
         ids: &[Uuid],
     ) -> StoreResult<Vec<(Uuid, MemberKind)>>;
-    /// Adds members (already present ones are left alone); returns how many were new.
+    /// Which of `ids` are members of the group.
+    async fn members_among(
+        &self,
+        org_id: Uuid,
+        group_id: Uuid,
+        ids: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>>;
+    /// Adds members that are not members yet and still exist in the
+    /// organization as the kind given; `Stale` unless every one of them was
+    /// added (one was deleted, or became a member, since it was read).
     async fn add_members(
         &self,
         org_id: Uuid,
         group_id: Uuid,
         members: &[(Uuid, MemberKind)],
-    ) -> StoreResult<u64>;
-    /// Removes the given members; returns how many were removed.
-    async fn remove_members(&self, org_id: Uuid, group_id: Uuid, ids: &[Uuid]) -> StoreResult<u64>;
-    async fn remove_all_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<u64>;
+    ) -> StoreResult<()>;
+    /// Removes members; `Stale` unless every one of them was a member.
+    async fn remove_members(&self, org_id: Uuid, group_id: Uuid, ids: &[Uuid]) -> StoreResult<()>;
+    async fn remove_all_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<()>;
+    /// How many members the group has.
+    async fn member_count(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<u64>;
     /// Members of the given groups.
     async fn members_of(&self, org_id: Uuid, group_ids: &[Uuid]) -> StoreResult<Vec<MemberRow>>;
 }

@@ -26,8 +26,9 @@ pub trait ScimTokenRepo {
     async fn insert_scim_token(&self, token: &ScimTokenRecord) -> StoreResult<()>;
     async fn scim_token_by_hash(&self, hash: &[u8]) -> StoreResult<Option<ScimTokenRecord>>;
     async fn list_scim_tokens(&self, org_id: Uuid) -> StoreResult<Vec<ScimTokenRecord>>;
-    /// Marks the token revoked; false when no such live token exists.
-    async fn revoke_scim_token(&self, id: Uuid, at: Timestamp) -> StoreResult<bool>;
+    /// Marks the organization's token revoked; false when it has no such
+    /// live token.
+    async fn revoke_scim_token(&self, org_id: Uuid, id: Uuid, at: Timestamp) -> StoreResult<bool>;
     /// Records a use of the token.
     async fn touch_scim_token(&self, id: Uuid, at: Timestamp) -> StoreResult<()>;
 }

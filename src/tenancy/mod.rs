@@ -3,6 +3,5 @@
 
 mod cache;
 mod service;
-pub mod token;
 
 pub use service::{NewOrg, OrgCache, ScimPrincipal, TenancyError, TenancyService};

@@ -7,7 +7,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::cache::TtlCache;
-use super::token;
+use crate::secrets::token;
 use crate::store::{
     DynStore, OrgRepo, OrgSettings, Organization, ScimTokenRecord, StoreError, Timestamp,
 };
@@ -24,7 +24,7 @@ pub enum TenancyError {
     Invalid(String),
     #[error("no organization with id {0}")]
     NoSuchOrg(Uuid),
-    #[error("no live SCIM token with id {0}")]
+    #[error("the organization has no live SCIM token with id {0}")]
     NoSuchToken(Uuid),
     #[error("the domain {0} already belongs to another organization")]
     DomainTaken(String),
@@ -153,12 +153,8 @@ impl TenancyService {
                 created_at: Timestamp::now(),
                 settings: OrgSettings::default(),
             };
-            let tx = self.store.begin().await?;
-            match tx.insert_org(&org).await {
-                Ok(()) => {
-                    tx.commit().await?;
-                    return Ok(org);
-                }
+            match self.store.insert_org(&org).await {
+                Ok(()) => return Ok(org),
                 Err(StoreError::Conflict { constraint }) if constraint.contains("slug") => continue,
                 Err(StoreError::Conflict { constraint }) if constraint.contains("domain") => {
                     return Err(TenancyError::DomainTaken(domains.join(", ")));
@@ -243,8 +239,13 @@ impl TenancyService {
         Ok(self.store.list_scim_tokens(org_id).await?)
     }
 
-    pub async fn revoke_scim_token(&self, id: Uuid) -> Result<(), TenancyError> {
-        let revoked = self.store.revoke_scim_token(id, Timestamp::now()).await?;
+    /// Revokes the organization's token `id`; another organization's id is
+    /// `NoSuchToken`.
+    pub async fn revoke_scim_token(&self, org_id: Uuid, id: Uuid) -> Result<(), TenancyError> {
+        let revoked = self
+            .store
+            .revoke_scim_token(org_id, id, Timestamp::now())
+            .await?;
         if let Some(cache) = &self.tokens {
             cache.invalidate(|_, p| p.token_id == id);
         }

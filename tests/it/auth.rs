@@ -91,7 +91,10 @@ async fn missing_malformed_wrong_and_revoked_tokens_get_401_in_scim_format() {
         .await;
 
         let tokens = app.tenancy.list_scim_tokens(org).await.unwrap();
-        app.tenancy.revoke_scim_token(tokens[0].id).await.unwrap();
+        app.tenancy
+            .revoke_scim_token(org, tokens[0].id)
+            .await
+            .unwrap();
         assert_unauthorized(
             app.client
                 .get(app.url(SPC))
@@ -125,7 +128,7 @@ async fn each_token_speaks_for_its_own_organization_only() {
         assert_eq!((pa.org_id, pb.org_id), (a, b));
         // Revoking B's token leaves A's working.
         let tb = app.tenancy.list_scim_tokens(b).await.unwrap();
-        app.tenancy.revoke_scim_token(tb[0].id).await.unwrap();
+        app.tenancy.revoke_scim_token(b, tb[0].id).await.unwrap();
         let ok = app
             .client
             .get(app.url(SPC))
@@ -209,7 +212,7 @@ async fn a_token_revoked_by_another_process_stops_working_within_the_cache_time(
         // The CLI or another instance: its own service, sharing only the database.
         let elsewhere = onramp::tenancy::TenancyService::new(app.store.clone());
         let id = elsewhere.list_scim_tokens(org).await.unwrap()[0].id;
-        elsewhere.revoke_scim_token(id).await.unwrap();
+        elsewhere.revoke_scim_token(org, id).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
         assert_eq!(status().await, 401, "{backend:?}: the cached entry expired");
     }

@@ -75,8 +75,26 @@ fn org_and_token_commands_work_end_to_end_on_the_default_sqlite_file() {
     let orgs: Value = serde_json::from_str(&ok(&onramp(dir.path(), &["org", "list"]))).unwrap();
     assert_eq!(orgs.as_array().unwrap().len(), 1);
 
-    ok(&onramp(dir.path(), &["scim-token", "revoke", &token_id]));
-    let again = onramp(dir.path(), &["scim-token", "revoke", &token_id]);
+    // Another organization cannot revoke it.
+    let other: Value = serde_json::from_str(&ok(&onramp(
+        dir.path(),
+        &["org", "create", "--name", "Other Corp"],
+    )))
+    .unwrap();
+    let other_id = other["id"].as_str().unwrap().to_string();
+    let foreign = onramp(
+        dir.path(),
+        &["scim-token", "revoke", &token_id, "--org", &other_id],
+    );
+    assert!(!foreign.status.success(), "another organization's token");
+    ok(&onramp(
+        dir.path(),
+        &["scim-token", "revoke", &token_id, "--org", &id],
+    ));
+    let again = onramp(
+        dir.path(),
+        &["scim-token", "revoke", &token_id, "--org", &id],
+    );
     assert!(!again.status.success());
     let bad_org = onramp(
         dir.path(),

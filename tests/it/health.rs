@@ -23,8 +23,10 @@ async fn readyz_fails_when_the_database_is_gone() {
         app.store.close().await;
         let r = app.client.get(app.url("/readyz")).send().await.unwrap();
         assert_eq!(r.status(), 503, "{backend:?}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
         let body: Value = r.json().await.unwrap();
-        assert_eq!(body["error"], "not_ready");
+        assert_eq!(body["status"], 503);
+        assert_eq!(body["title"], "Not ready");
         // Liveness is unaffected.
         let h = app.client.get(app.url("/healthz")).send().await.unwrap();
         assert_eq!(h.status(), 200);
@@ -101,12 +103,14 @@ async fn metrics_show_the_mail_waiting_in_the_outbox() {
 }
 
 #[tokio::test]
-async fn unknown_routes_get_404_json_and_scim_ones_scim_errors() {
+async fn unknown_routes_get_404_problems_and_scim_ones_scim_errors() {
     let app = spawn_app(Backend::Sqlite).await;
     let r = app.client.get(app.url("/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "not_found");
+    assert_eq!(body["status"], 404);
+    assert_eq!(body["title"], "Not Found");
     let (_, token) = app.org_with_token("Acme").await;
     let r = app
         .client

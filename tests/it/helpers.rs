@@ -167,8 +167,8 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestAp
     tweak(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let store = app.state().store.clone();
-    let tenancy = app.state().tenancy.clone();
+    let store = app.services().store.clone();
+    let tenancy = app.services().tenancy.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async move {
         let _ = rx.await;

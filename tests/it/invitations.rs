@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use onramp::invitations::InvitationService;
-use onramp::store::invitations::{InvitationRecord, InvitationStatus, OutboxStatus};
+use onramp::secrets::token;
+use onramp::store::invitations::{InvitationRecord, InvitationStatus};
+use onramp::store::outbox::OutboxStatus;
 use onramp::store::{DynStore, OrgSettings};
-use onramp::tenancy::token;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -89,7 +90,7 @@ async fn a_provisioned_user_gets_exactly_one_invitation_mailed_with_a_working_to
         let id = invs[0].id;
         eventually("the invitation is sent", || async {
             app.store
-                .invitation_by_id(id)
+                .invitation_by_id(org, id)
                 .await
                 .unwrap()
                 .unwrap()
@@ -111,7 +112,7 @@ async fn a_provisioned_user_gets_exactly_one_invitation_mailed_with_a_working_to
             .unwrap();
         assert_eq!(by_token.id, id);
         // The outbox keeps no copy of the message once it is sent.
-        let outbox = app.store.mail_for_invitation(id).await.unwrap();
+        let outbox = app.store.mail_for("invitation", id).await.unwrap();
         assert_eq!(outbox[0].status, OutboxStatus::Sent);
         assert!(outbox[0].body_text.is_none() && outbox[0].body_html.is_none());
     }
@@ -135,7 +136,7 @@ async fn a_user_without_a_usable_email_gets_no_invitation_and_the_reason_is_reco
         );
         assert!(
             app.store
-                .mail_for_invitation(invs[0].id)
+                .mail_for("invitation", invs[0].id)
                 .await
                 .unwrap()
                 .is_empty()
@@ -194,13 +195,18 @@ async fn deactivation_revokes_and_cancels_unsent_mail_and_reactivation_invites_a
             json!([{"op": "Replace", "path": "active", "value": "False"}]),
         )
         .await;
-        let revoked = app.store.invitation_by_id(first.id).await.unwrap().unwrap();
+        let revoked = app
+            .store
+            .invitation_by_id(org, first.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(revoked.status, InvitationStatus::Revoked, "{backend:?}");
         assert!(
             revoked.token_hash.is_some(),
             "kept so the link's page can say it was revoked"
         );
-        let mail = app.store.mail_for_invitation(first.id).await.unwrap();
+        let mail = app.store.mail_for("invitation", first.id).await.unwrap();
         assert_eq!(mail[0].status, OutboxStatus::Cancelled);
         assert!(mail[0].body_text.is_none());
         s.patch(
@@ -234,7 +240,7 @@ async fn resend_voids_the_old_link_and_queues_a_new_message_and_revoke_voids_it(
         );
         let first = invitations(&app.store, org).await[0].clone();
         let old_hash = first.token_hash.clone().unwrap();
-        let resent = service.resend(first.id).await.unwrap();
+        let resent = service.resend(org, first.id).await.unwrap();
         assert_eq!(resent.record.sends, 2);
         assert!(
             app.store
@@ -244,7 +250,7 @@ async fn resend_voids_the_old_link_and_queues_a_new_message_and_revoke_voids_it(
                 .is_none(),
             "the old link is void"
         );
-        let mail = app.store.mail_for_invitation(first.id).await.unwrap();
+        let mail = app.store.mail_for("invitation", first.id).await.unwrap();
         assert_eq!(mail.len(), 2);
         assert_eq!(
             mail[0].status,
@@ -257,11 +263,11 @@ async fn resend_voids_the_old_link_and_queues_a_new_message_and_revoke_voids_it(
                 .message_id
                 .starts_with(&format!("inv-{}-2@", first.id))
         );
-        let revoked = service.revoke(first.id).await.unwrap();
+        let revoked = service.revoke(org, first.id).await.unwrap();
         assert_eq!(revoked.effective_status, "revoked");
-        assert!(service.revoke(first.id).await.is_err(), "{backend:?}");
+        assert!(service.revoke(org, first.id).await.is_err(), "{backend:?}");
         assert_eq!(
-            app.store.mail_for_invitation(first.id).await.unwrap()[1].status,
+            app.store.mail_for("invitation", first.id).await.unwrap()[1].status,
             OutboxStatus::Cancelled
         );
     }

@@ -2,9 +2,10 @@
 //! leaves the URL for a cookie-bound session, each dead link says why, and
 //! "can't find the email?" answers identically for known and unknown emails.
 
-use onramp::store::invitations::{InvitationStatus, OutboxStatus};
+use onramp::secrets::token;
+use onramp::store::invitations::InvitationStatus;
+use onramp::store::outbox::OutboxStatus;
 use onramp::store::{DynStore, Timestamp};
-use onramp::tenancy::token;
 use reqwest::redirect::Policy;
 use uuid::Uuid;
 
@@ -20,7 +21,7 @@ fn client() -> reqwest::Client {
 
 /// A provisioned user's invitation and a link token for it (reissued, so the
 /// test knows the token without reading mail).
-async fn invited(app: &TestApp, email: &str) -> (Uuid, String) {
+async fn invited(app: &TestApp, email: &str) -> (Uuid, Uuid, String) {
     let (s, org) = scim(app, "Acme Corp").await;
     s.post("/Users", entra_user(email)).await;
     let mut inv = app
@@ -34,7 +35,7 @@ async fn invited(app: &TestApp, email: &str) -> (Uuid, String) {
     let issued = token::issue("inv");
     inv.token_hash = Some(issued.hash);
     app.store.update_invitation(&inv).await.unwrap();
-    (inv.id, issued.secret)
+    (org, inv.id, issued.secret)
 }
 
 fn cookie_value(res: &reqwest::Response, name: &str) -> Option<String> {
@@ -56,7 +57,7 @@ async fn app() -> TestApp {
 #[tokio::test]
 async fn a_valid_link_becomes_a_session_cookie_and_a_welcome_page_without_the_token() {
     let app = app().await;
-    let (_, tok) = invited(&app, "ann@acme.example").await;
+    let (_, _, tok) = invited(&app, "ann@acme.example").await;
     let c = client();
     let res = c
         .get(app.url(&format!("/join/{tok}")))
@@ -112,8 +113,14 @@ async fn a_valid_link_becomes_a_session_cookie_and_a_welcome_page_without_the_to
     );
 }
 
-async fn set_status(store: &DynStore, id: Uuid, status: InvitationStatus, expired: bool) {
-    let mut inv = store.invitation_by_id(id).await.unwrap().unwrap();
+async fn set_status(
+    store: &DynStore,
+    org: Uuid,
+    id: Uuid,
+    status: InvitationStatus,
+    expired: bool,
+) {
+    let mut inv = store.invitation_by_id(org, id).await.unwrap().unwrap();
     inv.status = status;
     if expired {
         inv.expires_at = Timestamp::from_micros(inv.created_at.micros() - 1);
@@ -125,7 +132,7 @@ async fn set_status(store: &DynStore, id: Uuid, status: InvitationStatus, expire
 async fn expired_used_revoked_and_unknown_links_each_say_which() {
     let app = app().await;
     let c = client();
-    let (id, tok) = invited(&app, "bo@acme.example").await;
+    let (org, id, tok) = invited(&app, "bo@acme.example").await;
     let get = |t: String| {
         let c = c.clone();
         let url = app.url(&format!("/join/{t}"));
@@ -134,18 +141,18 @@ async fn expired_used_revoked_and_unknown_links_each_say_which() {
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
-    set_status(&app.store, id, InvitationStatus::Sent, true).await;
+    set_status(&app.store, org, id, InvitationStatus::Sent, true).await;
     let (st, html) = get(tok.clone()).await;
     assert_eq!(st, 410);
     assert!(
         html.contains("expired") && html.contains("/join/resend"),
         "{html}"
     );
-    set_status(&app.store, id, InvitationStatus::Accepted, false).await;
+    set_status(&app.store, org, id, InvitationStatus::Accepted, false).await;
     let (st, html) = get(tok.clone()).await;
     assert_eq!(st, 410);
     assert!(html.contains("already used"), "{html}");
-    set_status(&app.store, id, InvitationStatus::Revoked, false).await;
+    set_status(&app.store, org, id, InvitationStatus::Revoked, false).await;
     let (st, html) = get(tok.clone()).await;
     assert_eq!(st, 410);
     assert!(html.contains("no longer valid"), "{html}");
@@ -175,16 +182,21 @@ async fn resend_request(app: &TestApp, c: &reqwest::Client, email: &str) -> (u16
 async fn the_resend_page_answers_identically_for_known_and_unknown_emails() {
     let app = app().await;
     let c = client();
-    let (id, _) = invited(&app, "cy@acme.example").await;
+    let (org, id, _) = invited(&app, "cy@acme.example").await;
     let known = resend_request(&app, &c, "CY@acme.example").await;
     let unknown = resend_request(&app, &c, "nobody@acme.example").await;
     assert_eq!(known.0, 200);
     assert_eq!(known, unknown, "no enumeration");
-    let mail = app.store.mail_for_invitation(id).await.unwrap();
+    let mail = app.store.mail_for("invitation", id).await.unwrap();
     assert_eq!(mail.len(), 2, "a fresh link was queued for the known email");
     assert_eq!(mail[1].status, OutboxStatus::Queued);
     assert_eq!(
-        app.store.invitation_by_id(id).await.unwrap().unwrap().sends,
+        app.store
+            .invitation_by_id(org, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sends,
         2
     );
 }

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use onramp::config::{Config, MailTransport, SmtpConfig, SmtpTls};
-use onramp::invitations::outbox::{OutboxSettings, OutboxWorker};
+use onramp::mail::outbox::{OutboxSettings, OutboxWorker};
 use onramp::mail::smtp::SmtpMailer;
 use onramp::mail::{Envelope, Mailer, Rendered};
 use onramp::store::Timestamp;
-use onramp::store::invitations::{InvitationStatus, OutboxStatus};
+use onramp::store::invitations::InvitationStatus;
+use onramp::store::outbox::OutboxStatus;
 use uuid::Uuid;
 
 use crate::helpers::{Backend, TestDb, backends, spawn_app_on};
@@ -76,7 +77,7 @@ async fn mail_queued_during_an_smtp_outage_is_delivered_exactly_once_when_it_ret
             let invs = app.store.list_invitations(org, None, 10).await.unwrap();
             let mut retried = 0;
             for inv in &invs {
-                let mail = app.store.mail_for_invitation(inv.id).await.unwrap();
+                let mail = app.store.mail_for("invitation", inv.id).await.unwrap();
                 retried += mail
                     .iter()
                     .filter(|m| m.attempts >= 2 && m.status == OutboxStatus::Queued)
@@ -131,7 +132,7 @@ async fn a_permanent_rejection_fails_the_invitation_with_the_reason() {
         InvitationStatus::Failed,
         "a failed invitation's link no longer works (its page says so)"
     );
-    let mail = app.store.mail_for_invitation(inv.id).await.unwrap();
+    let mail = app.store.mail_for("invitation", inv.id).await.unwrap();
     assert_eq!(mail[0].status, OutboxStatus::Failed);
     assert_eq!(mail[0].attempts, 1, "permanent failures are not retried");
     assert!(sink.received().is_empty());
@@ -224,7 +225,10 @@ async fn a_crash_between_sending_and_marking_re_sends_once_with_the_same_message
             lease: Duration::from_millis(300),
             ..OutboxSettings::default()
         };
-        let worker = OutboxWorker::new(app.store.clone(), mailer.clone(), settings);
+        let worker = OutboxWorker::new(app.store.clone(), mailer.clone(), settings).completing(
+            onramp::invitations::MAIL_KIND,
+            std::sync::Arc::new(onramp::invitations::InvitationMailCompletion),
+        );
         assert_eq!(
             worker.run_once().await.unwrap(),
             0,

@@ -64,17 +64,21 @@ async fn a_taken_slug_or_domain_is_a_named_conflict() {
             }
             other => panic!("{backend:?}: {other:?}"),
         }
+        // In a transaction the conflict may surface at commit.
         let tx = store.begin().await.unwrap();
-        match tx
+        let outcome = match tx
             .insert_org(&org("Other", "other", &["acme.example"]))
             .await
         {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
+        };
+        match outcome {
             Err(StoreError::Conflict { constraint }) => {
                 assert_eq!(constraint, "organization_domains_domain_key")
             }
             other => panic!("{backend:?}: {other:?}"),
         }
-        drop(tx);
         // The failed transaction left nothing behind.
         assert_eq!(store.count_orgs().await.unwrap(), 1, "{backend:?}");
     }
@@ -156,7 +160,13 @@ async fn a_write_failing_at_commit_undoes_the_transaction_and_frees_the_lock() {
             "{backend:?}: {outcome:?}"
         );
         assert_eq!(store.resource_count(a.id, "User").await.unwrap(), 0);
-        assert!(store.invitation_by_id(inv.id).await.unwrap().is_none());
+        assert!(
+            store
+                .invitation_by_id(a.id, inv.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         // Another process (its own connections) can write at once, and so
         // can this one.
@@ -177,7 +187,13 @@ async fn a_write_failing_at_commit_undoes_the_transaction_and_frees_the_lock() {
         .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(store.resource_count(a.id, "User").await.unwrap(), 1);
-        assert!(store.invitation_by_id(inv.id).await.unwrap().is_some());
+        assert!(
+            store
+                .invitation_by_id(a.id, inv.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 }
 
@@ -192,11 +208,13 @@ async fn concurrent_transactions_commit_independently_when_one_fails() {
         store.insert_org(&a).await.unwrap();
         let mut invs: Vec<InvitationRecord> = (0..32).map(|_| invitation(a.id)).collect();
         invs[6].token_hash = invs[5].token_hash.clone();
-        let outcomes = futures_util::future::join_all(invs.iter().map(|inv| {
+        // Each in a task of its own, as requests are: one task has one
+        // transaction open at a time.
+        let outcomes = futures_util::future::join_all(invs.iter().cloned().map(|inv| {
             let store = store.clone();
-            async move {
+            tokio::spawn(async move {
                 let tx = store.begin().await?;
-                tx.insert_invitation(inv).await?;
+                tx.insert_invitation(&inv).await?;
                 tx.record_change(
                     a.id,
                     "User",
@@ -207,9 +225,12 @@ async fn concurrent_transactions_commit_independently_when_one_fails() {
                 )
                 .await?;
                 tx.commit().await
-            }
+            })
         }))
-        .await;
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("the task ran"))
+        .collect::<Vec<_>>();
         let failed: Vec<usize> = (0..32).filter(|&i| outcomes[i].is_err()).collect();
         assert!(
             failed == vec![5] || failed == vec![6],
@@ -221,7 +242,7 @@ async fn concurrent_transactions_commit_independently_when_one_fails() {
         ));
         assert_eq!(store.resource_count(a.id, "User").await.unwrap(), 31);
         for (i, inv) in invs.iter().enumerate() {
-            let stored = store.invitation_by_id(inv.id).await.unwrap();
+            let stored = store.invitation_by_id(a.id, inv.id).await.unwrap();
             assert_eq!(
                 stored.is_some(),
                 i != failed[0],
@@ -273,9 +294,9 @@ async fn tokens_are_found_by_hash_listed_by_org_and_revoked_once() {
             vec![ta.clone()]
         );
         let at = Timestamp::now();
-        assert!(store.revoke_scim_token(ta.id, at).await.unwrap());
+        assert!(store.revoke_scim_token(a.id, ta.id, at).await.unwrap());
         assert!(
-            !store.revoke_scim_token(ta.id, at).await.unwrap(),
+            !store.revoke_scim_token(a.id, ta.id, at).await.unwrap(),
             "revoking twice is a no-op"
         );
         let revoked = store.scim_token_by_hash(&[1; 32]).await.unwrap().unwrap();

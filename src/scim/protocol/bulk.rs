@@ -232,9 +232,24 @@ pub fn parse_bulk(
             ScimError::invalid_value("'failOnErrors' must be a positive integer")
         })?),
     };
+    let operations: Vec<BulkEntry> = ops.iter().map(parse_entry).collect();
+    // A bulkId names one operation in the request (RFC 7644 §3.7): with two,
+    // a `bulkId:` reference could mean either.
+    let mut seen = std::collections::HashSet::new();
+    for id in operations.iter().filter_map(|op| match op {
+        Ok(op) => op.bulk_id.as_deref(),
+        Err(invalid) => invalid.bulk_id.as_deref(),
+    }) {
+        if !seen.insert(id) {
+            let shown: String = id.chars().take(80).collect();
+            return Err(ScimError::invalid_value(format!(
+                "bulkId '{shown}' is used by more than one operation; each must be unique within the request"
+            )));
+        }
+    }
     Ok(BulkRequest {
         fail_on_errors,
-        operations: ops.iter().map(parse_entry).collect(),
+        operations,
     })
 }
 

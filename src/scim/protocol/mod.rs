@@ -33,7 +33,8 @@ pub use filter::{AttrPath, CompValue, CompareOp, Filter, matches, parse_filter};
 pub use list::{ListQuery, SortOrder, list_response};
 pub use normalize::{Normalized, normalize_resource};
 pub use patch::{
-    MemberChange, PatchOp, PatchOperation, PatchOutcome, PatchRequest, apply_patch, parse_patch,
+    MAX_MEMBERS_PER_REQUEST, MAX_VALUES, MemberChange, PatchOp, PatchOperation, PatchOutcome,
+    PatchRequest, apply_patch, parse_patch,
 };
 pub use path::{PatchPath, parse_attribute_list, parse_path};
 pub use projection::{project, wants_members};

@@ -17,6 +17,8 @@ mod tests_idp;
 mod tests_rfc;
 
 pub(super) use engine::{Engine, Mode};
+pub use members::MAX_MEMBERS_PER_REQUEST;
+pub use multi::MAX_VALUES;
 
 use serde_json::Value;
 

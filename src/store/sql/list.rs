@@ -5,10 +5,11 @@ use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 use uuid::Uuid;
 
+use super::db_err;
+use super::exec::{Exec, on_conn};
 use super::filter::{Backend, Fragment, compile, order_expr};
 use super::groups::{GROUP_COLUMNS, GroupRow};
 use super::users::{USER_COLUMNS, UserRow};
-use super::{Exec, db_err, on_conn};
 use crate::store::query::{Cond, Resource};
 use crate::store::scim::{GroupRecord, ListSpec, ScimListRepo, UserGroupRow, UserRecord};
 use crate::store::{StoreError, StoreResult};
@@ -146,7 +147,7 @@ impl<T: Exec> ScimListRepo for T {
         org_id: Uuid,
         spec: &ListSpec,
     ) -> StoreResult<(Vec<UserRecord>, Vec<UserGroupRow>)> {
-        let mut c = self.conn().await?;
+        let mut c = self.reader().await?;
         let rows: Vec<ListedUserRow> = on_conn!(c, |c| {
             let mut qb = QueryBuilder::new("");
             select(&mut qb, Resource::User, org_id, spec);
@@ -175,7 +176,7 @@ impl<T: Exec> ScimListRepo for T {
     }
 
     async fn list_groups(&self, org_id: Uuid, spec: &ListSpec) -> StoreResult<Vec<GroupRecord>> {
-        let mut c = self.conn().await?;
+        let mut c = self.reader().await?;
         let rows: Vec<GroupRow> = on_conn!(c, |c| {
             let mut qb = QueryBuilder::new("");
             select(&mut qb, Resource::Group, org_id, spec);
@@ -194,7 +195,7 @@ impl<T: Exec> ScimListRepo for T {
         filter: &Cond,
     ) -> StoreResult<u64> {
         let (table, _) = table(resource);
-        let mut c = self.conn().await?;
+        let mut c = self.reader().await?;
         let n: i64 = on_conn!(c, |c| {
             let mut qb = QueryBuilder::new("");
             count(&mut qb, table, resource, org_id, filter);

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{Exec, db_err, on_conn, write_later};
+use super::exec::Exec;
+use super::stmt::{Stmt, Write};
 use crate::store::scim::{ChangeEvent, ChangeKind, ScimLogRepo};
 use crate::store::{StoreResult, Timestamp};
 
@@ -38,21 +39,27 @@ impl<T: Exec> ScimLogRepo for T {
         at: Timestamp,
         count_delta: i64,
     ) -> StoreResult<()> {
-        let mut c = self.conn_deferring().await?;
-        write_later!(
-            c,
-            EVENT,
-            org_id,
-            resource_type,
-            resource_id,
-            kind.as_str(),
-            at
-        )?;
+        let mut writes: Vec<Write> = vec![
+            Stmt::new(EVENT)
+                .bind(org_id)
+                .bind(resource_type)
+                .bind(resource_id)
+                .bind(kind.as_str())
+                .bind(at)
+                .into(),
+        ];
         if count_delta != 0 {
             let shard = rand::random_range(0..COUNT_SHARDS);
-            write_later!(c, COUNT, org_id, resource_type, shard, count_delta)?;
+            writes.push(
+                Stmt::new(COUNT)
+                    .bind(org_id)
+                    .bind(resource_type)
+                    .bind(shard)
+                    .bind(count_delta)
+                    .into(),
+            );
         }
-        Ok(())
+        self.write_all(writes).await
     }
 
     async fn changes_since(
@@ -61,18 +68,17 @@ impl<T: Exec> ScimLogRepo for T {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<ChangeEvent>> {
-        let mut c = self.conn().await?;
-        let rows: Vec<EventRow> = on_conn!(c, |c| {
-            sqlx::query_as(
-            "SELECT seq, org_id, resource_type, resource_id, kind, at FROM scim_events WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-        )
-        .bind(org_id)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(c)
-        .await
-        .map_err(db_err)
-        })?;
+        let rows: Vec<EventRow> = self
+            .fetch_all(
+                Stmt::new(
+                    "SELECT seq, org_id, resource_type, resource_id, kind, at FROM scim_events \
+                     WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(org_id)
+                .bind(after_seq)
+                .bind(limit),
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| ChangeEvent {
@@ -87,17 +93,15 @@ impl<T: Exec> ScimLogRepo for T {
     }
 
     async fn resource_count(&self, org_id: Uuid, resource_type: &str) -> StoreResult<u64> {
-        let mut c = self.conn().await?;
-        let n: Option<i64> = on_conn!(c, |c| {
-            sqlx::query_scalar(
-            "SELECT CAST(SUM(n) AS BIGINT) FROM scim_counts WHERE org_id = $1 AND resource_type = $2"
-        )
-        .bind(org_id)
-        .bind(resource_type)
-        .fetch_one(c)
-        .await
-        .map_err(db_err)
-        })?;
-        Ok(n.unwrap_or(0).max(0) as u64)
+        let rows: Vec<(Option<i64>,)> = self
+            .fetch_all(
+                Stmt::new(
+                    "SELECT CAST(SUM(n) AS BIGINT) FROM scim_counts WHERE org_id = $1 AND resource_type = $2",
+                )
+                .bind(org_id)
+                .bind(resource_type),
+            )
+            .await?;
+        Ok(rows.first().and_then(|(n,)| *n).unwrap_or(0).max(0) as u64)
     }
 }

@@ -1,32 +1,44 @@
 //! The SQL implementation of every repository, for SQLite and PostgreSQL at
-//! once. Each query is written once with `$n` placeholders (both backends
-//! accept them) and run on whichever connection [`on_conn!`] hands it; where
-//! the dialects differ, the code branches on [`AnyConn`] explicitly.
+//! once. Each statement is written once with `$n` placeholders (both
+//! backends accept them) and handed to [`exec::Exec`], which decides how it
+//! travels on each backend; where the dialects differ, the code branches on
+//! [`Exec::backend`] explicitly.
 //!
 //! Values are always bound, never spliced into SQL text.
+//!
+//! Transactions: [`SqlStore::begin`] refuses to open a second transaction in
+//! a task that has one open (on SQLite the inner one would wait for the
+//! outer one's lock forever), and so do the store's own writes: services
+//! pass the open transaction down instead.
 
-mod batch;
+mod exec;
 pub(crate) mod filter;
 mod groups;
 mod invitations;
 mod list;
 mod log;
+mod open;
 mod orgs;
 mod outbox;
+mod pg;
 mod pool;
-mod sqlite_tx;
+mod sqlite;
+mod stmt;
 mod tokens;
 mod users;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection};
+use sqlx::{PgPool, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
-use batch::Batch;
-use sqlite_tx::{SqliteTx, SqliteWriter};
+use exec::{AnyRow, Exec, Reader};
+use filter::Backend;
+use open::{OpenGuard, OpenTransactions};
+use pg::PgTx;
+use sqlite::{SqliteTx, SqliteWriter};
+use stmt::{Stmt, Write};
 
 use super::{PoolState, Store, StoreError, StoreResult, Transaction};
 
@@ -35,202 +47,228 @@ pub use pool::connect;
 /// A pool of one backend.
 #[derive(Clone, Debug)]
 pub(crate) enum Db {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
+    /// Read-only connections; writes go through the writer.
+    Sqlite(SqlitePool, SqliteWriter),
+    Postgres(PgPool),
 }
 
-/// The store on a connection pool: each call runs on its own connection.
+/// The store on a connection pool: each call runs on its own.
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     db: Db,
-    /// SQLite: the one connection write transactions run on (see
-    /// [`sqlite_tx`]).
-    writer: Option<SqliteWriter>,
+    open: Arc<OpenTransactions>,
 }
 
 /// An open transaction; repositories called on it share its connection.
 pub struct SqlTx {
+    backend: Backend,
     inner: Mutex<TxInner>,
+    _open: OpenGuard,
 }
 
-pub(crate) enum TxInner {
+enum TxInner {
     Sqlite(SqliteTx),
-    Postgres(sqlx::Transaction<'static, Postgres>),
+    Pg(PgTx),
 }
 
-/// A borrowed connection of either backend, for [`on_conn!`].
-pub(crate) enum AnyConn<'a> {
-    Sqlite(&'a mut SqliteConnection),
-    Pg(&'a mut PgConnection),
+fn failure(message: &str) -> StoreError {
+    StoreError::other(std::io::Error::other(message.to_string()))
 }
 
-/// A connection checked out for one repository call.
-pub(crate) enum ConnGuard<'a> {
-    SqlitePool(PoolConnection<Sqlite>),
-    PgPool(PoolConnection<Postgres>),
-    Tx(MutexGuard<'a, TxInner>),
-}
-
-impl ConnGuard<'_> {
-    pub(crate) fn get(&mut self) -> AnyConn<'_> {
-        match self {
-            ConnGuard::SqlitePool(c) => AnyConn::Sqlite(c),
-            ConnGuard::PgPool(c) => AnyConn::Pg(c),
-            ConnGuard::Tx(g) => match &mut **g {
-                // `Exec::conn` hands out a SQLite transaction only once it
-                // holds the writer; `Exec::conn_deferring` callers ask
-                // `sqlite_tx` before they ask for a connection.
-                TxInner::Sqlite(tx) => match tx.held_conn() {
-                    Some(c) => AnyConn::Sqlite(c),
-                    None => unreachable!("a SQLite transaction's connection asked for unheld"),
-                },
-                TxInner::Postgres(tx) => AnyConn::Pg(tx),
-            },
+impl SqlStore {
+    pub(crate) fn new(db: Db) -> Self {
+        SqlStore {
+            db,
+            open: Arc::new(OpenTransactions::default()),
         }
     }
 
-    pub(crate) fn is_sqlite(&self) -> bool {
-        match self {
-            ConnGuard::SqlitePool(_) => true,
-            ConnGuard::PgPool(_) => false,
-            ConnGuard::Tx(g) => matches!(&**g, TxInner::Sqlite(_)),
+    /// Writes outside a transaction must not run in a task that holds one.
+    fn check_not_in_transaction(&self) -> StoreResult<()> {
+        if self.open.is_open_here() {
+            return Err(StoreError::NestedTransaction);
         }
-    }
-
-    /// A SQLite transaction's statements waiting for the next trip, for
-    /// writes whose results are not needed: they go with that trip. `None`
-    /// anywhere else (run the statement as usual).
-    pub(crate) fn pending_writes(&mut self) -> Option<&mut Batch> {
-        self.sqlite_tx().map(|tx| &mut tx.pending)
-    }
-
-    /// The SQLite transaction, for a query sent with its pending writes
-    /// ([`SqliteTx::fetch_all`]); `None` anywhere else.
-    pub(crate) fn sqlite_tx(&mut self) -> Option<&mut SqliteTx> {
-        match self {
-            ConnGuard::Tx(g) => match &mut **g {
-                TxInner::Sqlite(tx) => Some(tx),
-                TxInner::Postgres(_) => None,
-            },
-            _ => None,
-        }
-    }
-}
-
-/// Something that can lend a connection: the pool or an open transaction.
-#[async_trait]
-pub(crate) trait Exec: Send + Sync {
-    /// A connection on which every earlier write of the transaction was sent.
-    async fn conn(&self) -> StoreResult<ConnGuard<'_>>;
-    /// A connection that may still have writes pending: only for callers
-    /// that go through [`ConnGuard::pending_writes`] (see [`batch`]).
-    async fn conn_deferring(&self) -> StoreResult<ConnGuard<'_>> {
-        self.conn().await
+        Ok(())
     }
 }
 
 #[async_trait]
 impl Exec for SqlStore {
-    async fn conn(&self) -> StoreResult<ConnGuard<'_>> {
+    fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(..) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    async fn write_all(&self, writes: Vec<Write>) -> StoreResult<()> {
+        self.check_not_in_transaction()?;
+        match &self.db {
+            Db::Sqlite(_, writer) => writer.commit_writes(writes).await,
+            Db::Postgres(pool) => pg::commit_writes(pool, writes).await,
+        }
+    }
+
+    async fn execute(&self, s: Stmt) -> StoreResult<u64> {
+        self.check_not_in_transaction()?;
+        match &self.db {
+            Db::Sqlite(_, writer) => writer.execute_alone(s).await,
+            Db::Postgres(pool) => {
+                let args = s.pg_args()?;
+                sqlx::query_with(sqlx::AssertSqlSafe(s.sql.into_owned()), args)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(db_err)
+            }
+        }
+    }
+
+    async fn write_returning<R: AnyRow>(&self, s: Stmt) -> StoreResult<Vec<R>> {
+        self.check_not_in_transaction()?;
+        match &self.db {
+            Db::Sqlite(_, writer) => writer.fetch_alone(s).await,
+            Db::Postgres(pool) => fetch_pg(pool, s).await,
+        }
+    }
+
+    async fn fetch_all<R: AnyRow>(&self, s: Stmt) -> StoreResult<Vec<R>> {
+        match &self.db {
+            Db::Sqlite(pool, _) => {
+                let args = s.sqlite_args()?;
+                sqlx::query_as_with(sqlx::AssertSqlSafe(s.sql.into_owned()), args)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(db_err)
+            }
+            Db::Postgres(pool) => fetch_pg(pool, s).await,
+        }
+    }
+
+    async fn reader(&self) -> StoreResult<Reader<'_>> {
         Ok(match &self.db {
-            Db::Sqlite(p) => ConnGuard::SqlitePool(p.acquire().await.map_err(db_err)?),
-            Db::Postgres(p) => ConnGuard::PgPool(p.acquire().await.map_err(db_err)?),
+            Db::Sqlite(p, _) => Reader::SqlitePool(p.acquire().await.map_err(db_err)?),
+            Db::Postgres(p) => Reader::PgPool(p.acquire().await.map_err(db_err)?),
         })
+    }
+}
+
+async fn fetch_pg<R: AnyRow>(pool: &PgPool, s: Stmt) -> StoreResult<Vec<R>> {
+    let args = s.pg_args()?;
+    sqlx::query_as_with(sqlx::AssertSqlSafe(s.sql.into_owned()), args)
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)
+}
+
+impl SqlTx {
+    async fn lock(&self) -> MutexGuard<'_, TxInner> {
+        self.inner.lock().await
     }
 }
 
 #[async_trait]
 impl Exec for SqlTx {
-    async fn conn(&self) -> StoreResult<ConnGuard<'_>> {
-        let mut guard = self.inner.lock().await;
-        if let TxInner::Sqlite(tx) = &mut *guard {
-            tx.send().await?;
-        }
-        Ok(ConnGuard::Tx(guard))
+    fn backend(&self) -> Backend {
+        self.backend
     }
 
-    async fn conn_deferring(&self) -> StoreResult<ConnGuard<'_>> {
-        Ok(ConnGuard::Tx(self.inner.lock().await))
-    }
-}
-
-/// Runs `$body` with `$c` bound to the `&mut` connection of whichever backend
-/// `$guard` holds. The body is compiled once per backend.
-macro_rules! on_conn {
-    ($guard:expr, |$c:ident| $body:expr) => {
-        match $guard.get() {
-            $crate::store::sql::AnyConn::Sqlite($c) => $body,
-            $crate::store::sql::AnyConn::Pg($c) => $body,
+    async fn write_all(&self, writes: Vec<Write>) -> StoreResult<()> {
+        match &mut *self.lock().await {
+            TxInner::Sqlite(tx) => tx.write_all(writes),
+            TxInner::Pg(tx) => tx.write_all(writes),
         }
-    };
-}
-pub(crate) use on_conn;
+        Ok(())
+    }
 
-/// Runs a write whose result nobody needs: in a SQLite transaction it waits
-/// for the transaction's next trip (see [`batch`]); elsewhere it runs now.
-/// `$guard` comes from [`Exec::conn_deferring`].
-macro_rules! write_later {
-    ($guard:expr, $sql:expr $(, $v:expr)* $(,)?) => {
-        match $guard.pending_writes() {
-            Some(batch) => {
-                batch.push($sql)$(.bind($v))*;
-                Ok(())
+    async fn execute(&self, s: Stmt) -> StoreResult<u64> {
+        match &mut *self.lock().await {
+            TxInner::Sqlite(tx) => tx.execute(&s).await,
+            TxInner::Pg(tx) => tx.execute(&s).await,
+        }
+    }
+
+    async fn write_returning<R: AnyRow>(&self, s: Stmt) -> StoreResult<Vec<R>> {
+        self.fetch_all(s).await
+    }
+
+    async fn fetch_all<R: AnyRow>(&self, s: Stmt) -> StoreResult<Vec<R>> {
+        match &mut *self.lock().await {
+            TxInner::Sqlite(tx) => tx.fetch_all(&s).await,
+            TxInner::Pg(tx) => tx.fetch_all(&s).await,
+        }
+    }
+
+    async fn reader(&self) -> StoreResult<Reader<'_>> {
+        let mut guard = self.lock().await;
+        let sqlite = match &mut *guard {
+            TxInner::Sqlite(tx) => {
+                tx.conn().await?;
+                true
             }
-            None => $crate::store::sql::on_conn!($guard, |c| sqlx::query($sql)
-                $(.bind($v))*
-                .execute(c)
-                .await
-                .map(|_| ())
-                .map_err($crate::store::sql::db_err)),
+            TxInner::Pg(tx) => {
+                tx.conn().await?;
+                false
+            }
+        };
+        let lost = |_| failure("the transaction lost its connection");
+        if sqlite {
+            MutexGuard::try_map(guard, |inner| match inner {
+                TxInner::Sqlite(tx) => tx.held_conn(),
+                TxInner::Pg(_) => None,
+            })
+            .map(Reader::SqliteTx)
+            .map_err(lost)
+        } else {
+            MutexGuard::try_map(guard, |inner| match inner {
+                TxInner::Pg(tx) => tx.begun_conn(),
+                TxInner::Sqlite(_) => None,
+            })
+            .map(Reader::PgTx)
+            .map_err(lost)
         }
-    };
-}
-pub(crate) use write_later;
-
-impl SqlStore {
-    pub(crate) fn new(db: Db, writer: Option<SqliteWriter>) -> Self {
-        SqlStore { db, writer }
     }
 }
 
 #[async_trait]
 impl Store for SqlStore {
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
-        let inner = match (&self.db, &self.writer) {
-            (Db::Sqlite(_), Some(writer)) => TxInner::Sqlite(writer.begin()),
-            (Db::Sqlite(_), None) => {
-                return Err(StoreError::other(std::io::Error::other(
-                    "SQLite store without a write connection",
-                )));
-            }
-            (Db::Postgres(p), _) => TxInner::Postgres(p.begin().await.map_err(db_err)?),
+        let open = self.open.open()?;
+        let backend = Exec::backend(self);
+        let inner = match &self.db {
+            Db::Sqlite(_, writer) => TxInner::Sqlite(writer.begin()),
+            Db::Postgres(pool) => TxInner::Pg(PgTx::new(pool.clone())),
         };
         Ok(Box::new(SqlTx {
+            backend,
             inner: Mutex::new(inner),
+            _open: open,
         }))
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let mut c = self.conn().await?;
-        on_conn!(c, |c| sqlx::query("SELECT 1")
-            .execute(c)
-            .await
-            .map(|_| ())
-            .map_err(db_err))?;
+        let _: Vec<(i32,)> = self.fetch_all(Stmt::new("SELECT 1")).await?;
         Ok(())
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        let result = match &self.db {
-            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
-            Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await,
-        };
-        result.map_err(StoreError::other)
+        static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+        static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+        match &self.db {
+            Db::Sqlite(_, writer) => writer.migrate(&SQLITE).await,
+            Db::Postgres(p) => {
+                let mut conn = p.acquire().await.map_err(db_err)?;
+                POSTGRES
+                    .run_direct(None, &mut *conn, false)
+                    .await
+                    .map_err(StoreError::other)
+            }
+        }
     }
 
     fn pool_state(&self) -> PoolState {
         let (size, idle, max) = match &self.db {
-            Db::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Db::Sqlite(p, _) => (p.size(), p.num_idle(), p.options().get_max_connections()),
             Db::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
         };
         PoolState {
@@ -242,17 +280,17 @@ impl Store for SqlStore {
 
     fn backend(&self) -> &'static str {
         match self.db {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite(..) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }
 
     async fn close(&self) {
-        if let Some(w) = &self.writer {
-            w.close().await;
-        }
         match &self.db {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p, writer) => {
+                writer.close().await;
+                p.close().await
+            }
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -261,19 +299,23 @@ impl Store for SqlStore {
 #[async_trait]
 impl Transaction for SqlTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        // The writer is released after the commit has finished.
-        match self.inner.into_inner() {
+        let SqlTx { inner, _open, .. } = *self;
+        match inner.into_inner() {
             TxInner::Sqlite(tx) => tx.commit().await,
-            TxInner::Postgres(tx) => tx.commit().await.map_err(db_err),
+            TxInner::Pg(tx) => tx.commit().await,
         }
     }
 }
+
+/// Marks a stale write (see `write_checks` / `onramp_expect`).
+const STALE: &str = "onramp_stale";
 
 /// Maps a sqlx error to a [`StoreError`]; constraint names come out as
 /// `<table>_<columns>_key` on both backends.
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(d) if d.message().contains(STALE) => StoreError::Stale,
         sqlx::Error::Database(d) if d.is_unique_violation() || d.is_foreign_key_violation() => {
             let constraint = match d.constraint() {
                 Some(name) => name.to_string(),

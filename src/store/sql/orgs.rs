@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{Exec, db_err, on_conn};
+use super::exec::Exec;
+use super::stmt::{Stmt, Write};
 use crate::store::{OrgRepo, OrgSettings, Organization, StoreResult, Timestamp};
 
 #[derive(FromRow)]
@@ -47,101 +48,103 @@ fn assemble(rows: Vec<OrgRow>, domains: Vec<DomainRow>) -> Vec<Organization> {
         .collect()
 }
 
+const ORG_COLUMNS: &str =
+    "id, name, slug, created_at, auto_invite, invitation_ttl_days, inviter, contact";
+
 #[async_trait]
 impl<T: Exec> OrgRepo for T {
     async fn insert_org(&self, org: &Organization) -> StoreResult<()> {
-        let mut c = self.conn().await?;
-        on_conn!(c, |c| {
-            sqlx::query(
+        let mut writes: Vec<Write> = vec![
+            Stmt::new(
                 "INSERT INTO organizations (id, name, slug, created_at) VALUES ($1, $2, $3, $4)",
             )
             .bind(org.id)
             .bind(&org.name)
             .bind(&org.slug)
             .bind(org.created_at)
-            .execute(&mut *c)
-            .await
-            .map_err(db_err)?;
-            for domain in &org.domains {
-                sqlx::query("INSERT INTO organization_domains (org_id, domain) VALUES ($1, $2)")
+            .into(),
+        ];
+        for domain in &org.domains {
+            writes.push(
+                Stmt::new("INSERT INTO organization_domains (org_id, domain) VALUES ($1, $2)")
                     .bind(org.id)
                     .bind(domain)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(db_err)?;
-            }
-            Ok(())
-        })
+                    .into(),
+            );
+        }
+        self.write_all(writes).await
     }
 
     async fn org_by_id(&self, id: Uuid) -> StoreResult<Option<Organization>> {
-        let mut c = self.conn().await?;
-        let (rows, domains) = on_conn!(c, |c| {
-            let rows: Vec<OrgRow> = sqlx::query_as(
-                "SELECT id, name, slug, created_at, auto_invite, invitation_ttl_days, inviter, contact FROM organizations WHERE id = $1",
+        let rows: Vec<OrgRow> = self
+            .fetch_all(
+                Stmt::new(format!(
+                    "SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"
+                ))
+                .bind(id),
             )
-            .bind(id)
-            .fetch_all(&mut *c)
-            .await
-            .map_err(db_err)?;
-            let domains: Vec<DomainRow> = sqlx::query_as(
-                "SELECT org_id, domain FROM organization_domains WHERE org_id = $1 ORDER BY domain",
+            .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let domains: Vec<DomainRow> = self
+            .fetch_all(
+                Stmt::new(
+                    "SELECT org_id, domain FROM organization_domains WHERE org_id = $1 ORDER BY domain",
+                )
+                .bind(id),
             )
-            .bind(id)
-            .fetch_all(&mut *c)
-            .await
-            .map_err(db_err)?;
-            (rows, domains)
-        });
+            .await?;
         Ok(assemble(rows, domains).pop())
     }
 
-    async fn list_orgs(&self) -> StoreResult<Vec<Organization>> {
-        let mut c = self.conn().await?;
-        let (rows, domains) = on_conn!(c, |c| {
-            let rows: Vec<OrgRow> = sqlx::query_as(
-                "SELECT id, name, slug, created_at, auto_invite, invitation_ttl_days, inviter, contact FROM organizations ORDER BY created_at, id",
+    async fn org_by_domain(&self, domain: &str) -> StoreResult<Option<Organization>> {
+        let rows: Vec<(Uuid,)> = self
+            .fetch_all(
+                Stmt::new("SELECT org_id FROM organization_domains WHERE domain = $1")
+                    .bind(domain.to_ascii_lowercase()),
             )
-            .fetch_all(&mut *c)
-            .await
-            .map_err(db_err)?;
-            let domains: Vec<DomainRow> =
-                sqlx::query_as("SELECT org_id, domain FROM organization_domains ORDER BY domain")
-                    .fetch_all(&mut *c)
-                    .await
-                    .map_err(db_err)?;
-            (rows, domains)
-        });
+            .await?;
+        match rows.first() {
+            Some((id,)) => self.org_by_id(*id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<Organization>> {
+        let rows: Vec<OrgRow> = self
+            .fetch_all(Stmt::new(format!(
+                "SELECT {ORG_COLUMNS} FROM organizations ORDER BY created_at, id"
+            )))
+            .await?;
+        let domains: Vec<DomainRow> = self
+            .fetch_all(Stmt::new(
+                "SELECT org_id, domain FROM organization_domains ORDER BY domain",
+            ))
+            .await?;
         Ok(assemble(rows, domains))
     }
 
     async fn count_orgs(&self) -> StoreResult<u64> {
-        let mut c = self.conn().await?;
-        let n: i64 = on_conn!(c, |c| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM organizations"
-        )
-        .fetch_one(c)
-        .await
-        .map_err(db_err)?);
-        Ok(n as u64)
+        let rows: Vec<(i64,)> = self
+            .fetch_all(Stmt::new("SELECT COUNT(*) FROM organizations"))
+            .await?;
+        Ok(rows.first().map_or(0, |(n,)| (*n).max(0) as u64))
     }
 
     async fn update_org_settings(&self, id: Uuid, st: &OrgSettings) -> StoreResult<bool> {
-        let mut c = self.conn().await?;
-        let n = on_conn!(c, |c| {
-            sqlx::query(
-            "UPDATE organizations SET auto_invite = $2, invitation_ttl_days = $3, inviter = $4, contact = $5 WHERE id = $1"
-        )
-        .bind(id)
-        .bind(st.auto_invite)
-        .bind(st.invitation_ttl_days as i32)
-        .bind(&st.inviter)
-        .bind(&st.contact)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected())
-        .map_err(db_err)
-        })?;
+        let n = self
+            .execute(
+                Stmt::new(
+                    "UPDATE organizations SET auto_invite = $2, invitation_ttl_days = $3, inviter = $4, contact = $5 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(st.auto_invite)
+                .bind(st.invitation_ttl_days as i32)
+                .bind(&st.inviter)
+                .bind(&st.contact),
+            )
+            .await?;
         Ok(n == 1)
     }
 }

@@ -9,7 +9,7 @@ use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::sqlite_tx::SqliteWriter;
+use super::sqlite::SqliteWriter;
 use super::{Db, SqlStore, arc, db_err};
 use crate::config::DatabaseConfig;
 use crate::store::{Store, StoreError, StoreResult};
@@ -18,7 +18,7 @@ use crate::store::{Store, StoreError, StoreResult};
 /// folder when missing). Does not migrate.
 pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
     let acquire = Duration::from_secs(config.acquire_timeout_secs.max(1));
-    let (db, writer) = if config.url.starts_with("sqlite:") {
+    let db = if config.url.starts_with("sqlite:") {
         let options = SqliteConnectOptions::from_str(&config.url)
             .map_err(db_err)?
             .create_if_missing(true)
@@ -39,15 +39,17 @@ pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(StoreError::other)?;
         }
+        // Every write of the process goes through this one connection (see
+        // `sqlite`); it is opened first, so the file exists in WAL mode
+        // before the read-only pool opens it.
+        let writer = SqliteWriter::start(options.clone().connect().await.map_err(db_err)?)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(acquire)
-            .connect_with(options.clone())
+            .connect_with(options.read_only(true))
             .await
             .map_err(db_err)?;
-        // Write transactions queue for this one connection (see SqlStore).
-        let writer = SqliteWriter::start(options.connect().await.map_err(db_err)?)?;
-        (Db::Sqlite(pool), Some(writer))
+        Db::Sqlite(pool, writer)
     } else {
         let options = PgConnectOptions::from_str(&config.url).map_err(db_err)?;
         let pool = PgPoolOptions::new()
@@ -56,7 +58,7 @@ pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        (Db::Postgres(pool), None)
+        Db::Postgres(pool)
     };
-    Ok(arc(SqlStore::new(db, writer)))
+    Ok(arc(SqlStore::new(db)))
 }

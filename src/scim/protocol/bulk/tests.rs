@@ -188,3 +188,19 @@ fn bulk_response_renders_rfc_shape() {
         })
     );
 }
+
+#[test]
+fn a_bulk_id_used_twice_is_refused_for_the_whole_request() {
+    let body = json!({
+        "schemas": [BULK_REQUEST_URN],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "q", "data": {"userName": "a"}},
+            {"method": "POST", "path": "/Users", "bulkId": "other", "data": {"userName": "b"}},
+            {"method": "POST", "path": "/Groups", "bulkId": "q", "data": {"displayName": "g"}},
+        ]
+    });
+    let e = parse_bulk(&body, 10, &LIMITS).unwrap_err();
+    assert_eq!(e.status, 400);
+    assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+    assert!(e.detail.contains("'q'"), "{}", e.detail);
+}

@@ -35,6 +35,8 @@ pub(in super::super) struct Engine {
     mode: Mode,
     /// Member changes, in order (Groups).
     pub members: Vec<MemberChange>,
+    /// Member ids named so far, over all operations.
+    pub member_values: usize,
     /// The last cleartext password set.
     pub password: Option<String>,
 }
@@ -58,6 +60,7 @@ impl Engine {
             rt,
             mode,
             members: Vec::new(),
+            member_values: 0,
             password: None,
         }
     }

@@ -61,6 +61,28 @@ fn ids_from_filter(f: &Filter, out: &mut Vec<String>) -> Result<(), ScimError> {
     }
 }
 
+/// The most member ids one request may name, over all its operations (a
+/// server limit; larger memberships are sent as several requests).
+pub const MAX_MEMBERS_PER_REQUEST: usize = 10_000;
+
+/// Records `change`, refusing a request that names too many members.
+fn record(engine: &mut Engine, change: MemberChange) -> Result<(), ScimError> {
+    let named = match &change {
+        MemberChange::Add(ids) | MemberChange::Remove(ids) | MemberChange::ReplaceAll(ids) => {
+            ids.len()
+        }
+        MemberChange::RemoveAll => 0,
+    };
+    engine.member_values += named;
+    if engine.member_values > MAX_MEMBERS_PER_REQUEST {
+        return Err(ScimError::invalid_value(format!(
+            "a request may name at most {MAX_MEMBERS_PER_REQUEST} members; send larger changes as several requests"
+        )));
+    }
+    engine.members.push(change);
+    Ok(())
+}
+
 /// Records the member change one operation on `members` asks for.
 pub(super) fn apply(
     engine: &mut Engine,
@@ -74,10 +96,7 @@ pub(super) fn apply(
         ));
     }
     if engine.mode() == Mode::Create {
-        engine
-            .members
-            .push(MemberChange::ReplaceAll(member_ids(value)?));
-        return Ok(());
+        return record(engine, MemberChange::ReplaceAll(member_ids(value)?));
     }
     let change = match (op, &path.filter) {
         (PatchOp::Add, None) => MemberChange::Add(member_ids(value)?),
@@ -98,8 +117,8 @@ pub(super) fn apply(
         }
     };
     let empty = matches!(&change, MemberChange::Add(v) | MemberChange::Remove(v) if v.is_empty());
-    if !empty {
-        engine.members.push(change);
+    if empty {
+        return Ok(());
     }
-    Ok(())
+    record(engine, change)
 }

@@ -5,6 +5,9 @@
 //!
 //! It must never touch anything but the one attribute it is given.
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
 use super::super::error::ScimError;
@@ -57,21 +60,37 @@ pub(super) fn apply(
     result
 }
 
-/// Equality of two elements: by `value` when both have one, else structurally (RFC 7644 §3.5.2.1).
-fn same_element(def: &AttributeDef, a: &Value, b: &Value) -> bool {
-    match (a.get("value"), b.get("value")) {
-        (Some(Value::String(x)), Some(Value::String(y))) => {
+/// What makes two elements the same element (RFC 7644 §3.5.2.1): the
+/// `value` (case-insensitively unless the schema says caseExact) and `type`
+/// when the element has a `value`, else the whole element. Two elements are
+/// the same exactly when their keys are equal, so a list is merged or
+/// filtered through a hash set in one pass, never element by element.
+fn element_key(def: &AttributeDef, v: &Value) -> String {
+    let text = |x: &Value| serde_json::to_string(x).unwrap_or_default();
+    let kind = || v.get("type").map(text).unwrap_or_default();
+    match v.get("value") {
+        Some(Value::String(x)) => {
             let exact = def.sub("value").is_some_and(|s| s.case_exact);
-            let same_value = if exact {
-                x == y
-            } else {
-                x.to_lowercase() == y.to_lowercase()
-            };
-            same_value && a.get("type") == b.get("type")
+            let x = if exact { x.clone() } else { x.to_lowercase() };
+            format!("s\u{0}{}\u{0}{x}", kind())
         }
-        (Some(x), Some(y)) => x == y && a.get("type") == b.get("type"),
-        _ => a == b,
+        Some(x) => format!("v\u{0}{}\u{0}{}", kind(), text(x)),
+        None => format!("w\u{0}{}", text(v)),
     }
+}
+
+/// The most values a multi-valued attribute may hold (a server limit; the
+/// request is refused with `invalidValue` above it).
+pub const MAX_VALUES: usize = 100;
+
+fn check_size(def: &AttributeDef, items: &[Value]) -> Result<(), ScimError> {
+    if items.len() > MAX_VALUES {
+        return Err(ScimError::invalid_value(format!(
+            "'{}' may hold at most {MAX_VALUES} values",
+            def.name
+        )));
+    }
+    Ok(())
 }
 
 fn whole(
@@ -84,10 +103,16 @@ fn whole(
         PatchOp::Add => {
             let mut prefer = None;
             if let Value::Array(new) = coerce_attr(def, value)? {
+                check_size(def, &new)?;
+                let mut index: HashMap<String, usize> = HashMap::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    index.entry(element_key(def, item)).or_insert(i);
+                }
                 for n in new {
                     let primary = is_primary(&n);
-                    let at = match items.iter().position(|i| same_element(def, i, &n)) {
-                        Some(i) => {
+                    let at = match index.entry(element_key(def, &n)) {
+                        Entry::Occupied(e) => {
+                            let i = *e.get();
                             if let (Some(Value::Object(old)), Value::Object(m)) =
                                 (items.get_mut(i), n)
                             {
@@ -95,14 +120,15 @@ fn whole(
                             }
                             i
                         }
-                        None => {
+                        Entry::Vacant(e) => {
                             items.push(n);
-                            items.len() - 1
+                            *e.insert(items.len() - 1)
                         }
                     };
                     if primary {
                         prefer = Some(at);
                     }
+                    check_size(def, items)?;
                 }
             }
             fix_primary(items, prefer);
@@ -112,6 +138,7 @@ fn whole(
                 Value::Array(a) => a,
                 _ => Vec::new(),
             };
+            check_size(def, items)?;
             fix_primary(items, None);
         }
         PatchOp::Remove => match value {
@@ -121,7 +148,8 @@ fn whole(
                     Value::Array(a) => a,
                     _ => Vec::new(),
                 };
-                items.retain(|i| !targets.iter().any(|t| same_element(def, i, t)));
+                let keys: HashSet<String> = targets.iter().map(|t| element_key(def, t)).collect();
+                items.retain(|i| !keys.contains(&element_key(def, i)));
             }
         },
     }
@@ -235,9 +263,13 @@ fn filtered(
     if op == PatchOp::Remove {
         match sub {
             None => {
+                let mut doomed = vec![false; items.len()];
+                for &i in &selected {
+                    doomed[i] = true;
+                }
                 let mut i = 0;
                 items.retain(|_| {
-                    let keep = !selected.contains(&i);
+                    let keep = !doomed[i];
                     i += 1;
                     keep
                 });
@@ -263,6 +295,7 @@ fn filtered(
             )));
         }
         items.push(Value::Object(tmpl.clone()));
+        check_size(def, items)?;
         vec![items.len() - 1]
     } else {
         selected

@@ -1,5 +1,8 @@
-//! The outbox worker: claims due messages with a lease, sends them, and
-//! records the outcome together with the invitation's status.
+//! The outbox worker: claims due messages of every kind with a lease, sends
+//! them, and records the outcome; what a delivery or a failure changes for
+//! the feature that queued the message (an invitation becomes `sent`; a
+//! one-time code needs nothing) is that feature's [`MailCompletion`], run in
+//! the same transaction.
 //!
 //! Guarantees (README, "Mail delivery"): a queued message is sent until it
 //! succeeds or fails permanently — an SMTP outage or a restart only delays
@@ -7,16 +10,39 @@
 //! server accepted a message but before it was marked sent re-sends it once
 //! the lease expires, with the same Message-ID, so receivers can de-duplicate.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 use crate::mail::{Envelope, MailError, Mailer, Rendered};
-use crate::store::invitations::{InvitationStatus, OutboxRecord};
-use crate::store::{DynStore, StoreError, Timestamp};
+use crate::store::outbox::OutboxRecord;
+use crate::store::{DynStore, StoreError, Timestamp, Transaction};
+
+/// What the delivery of a kind of mail changes, for the feature that
+/// queued it; called in the transaction that records the outcome.
+#[async_trait]
+pub trait MailCompletion: Send + Sync {
+    /// Messages of this kind (by their `ref_id`s) were delivered.
+    async fn delivered(
+        &self,
+        tx: &dyn Transaction,
+        refs: &[Uuid],
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// A message of this kind failed for good.
+    async fn failed(
+        &self,
+        tx: &dyn Transaction,
+        org_id: Uuid,
+        ref_id: Uuid,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+}
 
 /// How the worker paces itself.
 #[derive(Debug, Clone)]
@@ -64,6 +90,7 @@ pub struct OutboxWorker {
     settings: OutboxSettings,
     owner: Uuid,
     wake: Arc<Notify>,
+    completions: HashMap<String, Arc<dyn MailCompletion>>,
 }
 
 impl OutboxWorker {
@@ -74,7 +101,14 @@ impl OutboxWorker {
             settings,
             owner: Uuid::new_v4(),
             wake: Arc::new(Notify::new()),
+            completions: HashMap::new(),
         }
+    }
+
+    /// The same worker, running `completion` for mail of `kind`.
+    pub fn completing(mut self, kind: &str, completion: Arc<dyn MailCompletion>) -> Self {
+        self.completions.insert(kind.to_string(), completion);
+        self
     }
 
     /// Wakes the worker (after new mail was queued in this process).
@@ -156,28 +190,19 @@ impl OutboxWorker {
             .await?;
         tx.commit().await?;
         let n = claimed.len();
-        let results: Vec<Result<Option<Uuid>, StoreError>> = futures_util::stream::iter(claimed)
+        let outcomes: Vec<Outcome> = futures_util::stream::iter(claimed)
             .map(|mail| self.deliver(mail))
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
-        let sent = results
-            .into_iter()
-            .collect::<Result<Vec<Option<Uuid>>, _>>()?;
-        // One transaction records the whole round's deliveries.
-        let sent: Vec<Uuid> = sent.into_iter().flatten().collect();
-        if !sent.is_empty() {
-            let tx = self.store.begin().await?;
-            tx.mark_mails_sent(&sent, self.owner, Timestamp::now())
-                .await?;
-            tx.commit().await?;
+        if !outcomes.is_empty() {
+            self.record(outcomes).await?;
         }
         Ok(n)
     }
 
-    /// Sends one message; returns its id when it was delivered (to be marked
-    /// with the round), having already recorded retries and failures.
-    async fn deliver(&self, mail: OutboxRecord) -> Result<Option<Uuid>, StoreError> {
+    /// Sends one message and says how it went; records nothing.
+    async fn deliver(&self, mail: OutboxRecord) -> Outcome {
         let envelope = Envelope {
             message_id: mail.message_id.clone(),
             to_address: mail.to_address.clone(),
@@ -189,41 +214,85 @@ impl OutboxWorker {
             html: mail.body_html.clone().unwrap_or_default(),
         };
         match self.mailer.send(&envelope, &content).await {
-            Ok(()) => Ok(Some(mail.id)),
+            Ok(()) => Outcome::Sent(mail.id),
             Err(MailError::Transient(reason)) if mail.attempts < self.settings.max_attempts => {
                 let delay = backoff(&self.settings, mail.attempts);
                 tracing::warn!(message_id = %mail.message_id, attempt = mail.attempts, error = %reason, retry_in_ms = delay.as_millis() as u64, "mail delivery will be retried");
                 let next = Timestamp::now()
                     .plus(time::Duration::try_from(delay).unwrap_or(time::Duration::MINUTE));
-                let tx = self.store.begin().await?;
-                tx.retry_mail(mail.id, self.owner, next, &reason).await?;
-                tx.commit().await.map(|_| None)
+                Outcome::Retry {
+                    id: mail.id,
+                    next,
+                    reason,
+                }
             }
             Err(MailError::Transient(reason)) => {
                 let reason = format!("gave up after {} attempts: {reason}", mail.attempts);
-                self.failed(&mail, &reason).await.map(|_| None)
+                Outcome::Failed {
+                    mail: Box::new(mail),
+                    reason,
+                }
             }
-            Err(MailError::Permanent(reason)) => self.failed(&mail, &reason).await.map(|_| None),
+            Err(MailError::Permanent(reason)) => Outcome::Failed {
+                mail: Box::new(mail),
+                reason,
+            },
         }
     }
 
-    async fn failed(&self, mail: &OutboxRecord, reason: &str) -> Result<(), StoreError> {
-        tracing::warn!(message_id = %mail.message_id, error = %reason, "mail delivery failed for good");
+    /// Records a round's outcomes in one transaction: deliveries (and what
+    /// they change for their kind), retries, failures for good.
+    async fn record(&self, outcomes: Vec<Outcome>) -> Result<(), StoreError> {
+        let at = Timestamp::now();
+        let mut sent = Vec::new();
         let tx = self.store.begin().await?;
-        if tx.fail_mail(mail.id, self.owner, reason).await?
-            && let Some(inv_id) = mail.invitation_id
-            && let Some(mut inv) = tx.invitation_by_id(inv_id).await?
-            && inv.status.is_live()
-        {
-            inv.status = InvitationStatus::Failed;
-            inv.reason = Some(format!(
-                "the invitation mail could not be delivered: {reason}"
-            ));
-            inv.updated_at = Timestamp::now();
-            tx.update_invitation(&inv).await?;
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Sent(id) => sent.push(id),
+                Outcome::Retry { id, next, reason } => {
+                    tx.retry_mail(id, self.owner, next, &reason).await?;
+                }
+                Outcome::Failed { mail, reason } => {
+                    tracing::warn!(message_id = %mail.message_id, error = %reason, "mail delivery failed for good");
+                    if tx.fail_mail(mail.id, self.owner, &reason).await?
+                        && let Some(ref_id) = mail.ref_id
+                        && let Some(c) = self.completions.get(&mail.kind)
+                    {
+                        c.failed(&*tx, mail.org_id, ref_id, &reason).await?;
+                    }
+                }
+            }
+        }
+        if !sent.is_empty() {
+            let delivered = tx.mark_mails_sent(&sent, self.owner, at).await?;
+            let mut by_kind: HashMap<&str, Vec<Uuid>> = HashMap::new();
+            for d in &delivered {
+                if let Some(id) = d.ref_id {
+                    by_kind.entry(d.kind.as_str()).or_default().push(id);
+                }
+            }
+            for (kind, refs) in by_kind {
+                if let Some(c) = self.completions.get(kind) {
+                    c.delivered(&*tx, &refs, at).await?;
+                }
+            }
         }
         tx.commit().await
     }
+}
+
+/// How sending one message went.
+enum Outcome {
+    Sent(Uuid),
+    Retry {
+        id: Uuid,
+        next: Timestamp,
+        reason: String,
+    },
+    Failed {
+        mail: Box<OutboxRecord>,
+        reason: String,
+    },
 }
 
 /// Exponential backoff with full jitter: a random delay in

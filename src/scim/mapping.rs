@@ -1,6 +1,8 @@
-//! Which address an invitation goes to: the directory's work email, else its
-//! primary email, else userName when it is an email address (the default
-//! mapping; admin-configurable mappings come later). Pure.
+//! What a directory's user attributes mean to onramp (the default mapping;
+//! admin-configurable mappings come later): the work email is the `work`
+//! email, else the primary one, else userName when it is an email address;
+//! the display name is `displayName`, else `name.formatted`, else given and
+//! family name. Pure.
 
 use serde_json::Value;
 
@@ -65,6 +67,26 @@ pub fn work_email(resource: &Value, allowed_domains: &[String]) -> Result<String
         return Err(Unusable::DomainNotAllowed(domain));
     }
     Ok(email.to_string())
+}
+
+/// `displayName`, else `name.formatted`, else given + family name.
+pub fn display_name(resource: &Value) -> Option<String> {
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    text(resource.get("displayName"))
+        .or_else(|| text(resource.pointer("/name/formatted")))
+        .or_else(|| {
+            let given = text(resource.pointer("/name/givenName"));
+            let family = text(resource.pointer("/name/familyName"));
+            match (given, family) {
+                (Some(g), Some(f)) => Some(format!("{g} {f}")),
+                (g, f) => g.or(f),
+            }
+        })
 }
 
 /// A plausible mailbox: one `@`, a local part, a dotted domain, no spaces or

@@ -1,0 +1,368 @@
+//! Statements as values: SQL text with its own `$1..$n` placeholders and the
+//! owned arguments bound to them, so that a backend can run a statement now,
+//! keep it for later, or send several as one (see [`Batch`]).
+//!
+//! Repositories build a [`Stmt`] (or a [`Write`], a statement with what it
+//! must change to be valid) and hand it to [`super::exec::Exec`]; they never
+//! renumber placeholders or choose when a write is sent.
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+use sqlx::postgres::PgArguments;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::types::Json;
+use sqlx::{Arguments, Encode, Type};
+use uuid::Uuid;
+
+use crate::store::{StoreError, StoreResult, Timestamp};
+
+/// One bound value. `None` binds a typed NULL.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Text(Option<String>),
+    I16(Option<i16>),
+    I32(Option<i32>),
+    I64(Option<i64>),
+    Bool(Option<bool>),
+    Uuid(Option<Uuid>),
+    Bytes(Option<Vec<u8>>),
+    Time(Option<Timestamp>),
+    /// A JSON document, serialized once (JSONB on PostgreSQL, text on SQLite).
+    Json(Option<Box<RawValue>>),
+}
+
+macro_rules! arg_from {
+    ($variant:ident, $t:ty) => {
+        impl From<$t> for Arg {
+            fn from(v: $t) -> Arg {
+                Arg::$variant(Some(v))
+            }
+        }
+        impl From<Option<$t>> for Arg {
+            fn from(v: Option<$t>) -> Arg {
+                Arg::$variant(v)
+            }
+        }
+        impl From<&Option<$t>> for Arg {
+            fn from(v: &Option<$t>) -> Arg {
+                Arg::$variant(v.clone())
+            }
+        }
+    };
+}
+
+arg_from!(Text, String);
+arg_from!(I16, i16);
+arg_from!(I32, i32);
+arg_from!(I64, i64);
+arg_from!(Bool, bool);
+arg_from!(Uuid, Uuid);
+arg_from!(Bytes, Vec<u8>);
+arg_from!(Time, Timestamp);
+arg_from!(Json, Box<RawValue>);
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Arg {
+        Arg::Text(Some(v.to_string()))
+    }
+}
+
+impl From<&String> for Arg {
+    fn from(v: &String) -> Arg {
+        Arg::Text(Some(v.clone()))
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Arg {
+        Arg::Text(v.map(str::to_owned))
+    }
+}
+
+impl From<&[u8]> for Arg {
+    fn from(v: &[u8]) -> Arg {
+        Arg::Bytes(Some(v.to_vec()))
+    }
+}
+
+/// A JSON value as an argument.
+pub(crate) fn json(v: &serde_json::Value) -> StoreResult<Arg> {
+    serde_json::value::to_raw_value(v)
+        .map(|raw| Arg::Json(Some(raw)))
+        .map_err(StoreError::other)
+}
+
+fn add<'q, A, T>(args: &mut A, v: T) -> StoreResult<()>
+where
+    A: Arguments,
+    T: Encode<'q, A::Database> + Type<A::Database> + 'q,
+{
+    args.add(v)
+        .map_err(|e| StoreError::other(std::io::Error::other(e.to_string())))
+}
+
+impl Arg {
+    fn add_sqlite(&self, a: &mut SqliteArguments) -> StoreResult<()> {
+        match self.clone() {
+            Arg::Text(v) => add::<_, Option<String>>(a, v),
+            Arg::I16(v) => add::<_, Option<i16>>(a, v),
+            Arg::I32(v) => add::<_, Option<i32>>(a, v),
+            Arg::I64(v) => add::<_, Option<i64>>(a, v),
+            Arg::Bool(v) => add::<_, Option<bool>>(a, v),
+            Arg::Uuid(v) => add::<_, Option<Uuid>>(a, v),
+            Arg::Bytes(v) => add::<_, Option<Vec<u8>>>(a, v),
+            Arg::Time(v) => add::<_, Option<Timestamp>>(a, v),
+            Arg::Json(v) => add::<_, Option<Json<Box<RawValue>>>>(a, v.map(Json)),
+        }
+    }
+
+    fn add_pg(&self, a: &mut PgArguments) -> StoreResult<()> {
+        match self.clone() {
+            Arg::Text(v) => add::<_, Option<String>>(a, v),
+            Arg::I16(v) => add::<_, Option<i16>>(a, v),
+            Arg::I32(v) => add::<_, Option<i32>>(a, v),
+            Arg::I64(v) => add::<_, Option<i64>>(a, v),
+            Arg::Bool(v) => add::<_, Option<bool>>(a, v),
+            Arg::Uuid(v) => add::<_, Option<Uuid>>(a, v),
+            Arg::Bytes(v) => add::<_, Option<Vec<u8>>>(a, v),
+            Arg::Time(v) => add::<_, Option<Timestamp>>(a, v),
+            Arg::Json(v) => add::<_, Option<Json<Box<RawValue>>>>(a, v.map(Json)),
+        }
+    }
+}
+
+/// A statement: SQL with placeholders `$1..$n` of its own, and their values.
+#[derive(Debug, Clone)]
+pub(crate) struct Stmt {
+    pub(super) sql: Cow<'static, str>,
+    pub(super) args: Vec<Arg>,
+}
+
+impl Stmt {
+    pub(crate) fn new(sql: impl Into<Cow<'static, str>>) -> Stmt {
+        Stmt {
+            sql: sql.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Binds the next placeholder.
+    pub(crate) fn bind(mut self, v: impl Into<Arg>) -> Stmt {
+        self.args.push(v.into());
+        self
+    }
+
+    /// Binds the next placeholder (on a statement being built in a loop).
+    pub(crate) fn push(&mut self, v: impl Into<Arg>) {
+        self.args.push(v.into());
+    }
+
+    /// This write, valid only if it changes exactly `rows` rows: otherwise
+    /// the transaction it is part of fails with [`StoreError::Stale`]
+    /// (checked where it runs, so it needs no answer of its own).
+    pub(crate) fn expect_rows(self, rows: u64) -> Write {
+        Write {
+            stmt: self,
+            expect: Some(rows),
+        }
+    }
+
+    pub(crate) fn sqlite_args(&self) -> StoreResult<SqliteArguments> {
+        let mut a = SqliteArguments::default();
+        for arg in &self.args {
+            arg.add_sqlite(&mut a)?;
+        }
+        Ok(a)
+    }
+
+    pub(crate) fn pg_args(&self) -> StoreResult<PgArguments> {
+        let mut a = PgArguments::default();
+        for arg in &self.args {
+            arg.add_pg(&mut a)?;
+        }
+        Ok(a)
+    }
+
+    /// `$1, $2, …` placeholders for `n` values after `from - 1` others.
+    pub(crate) fn placeholders(from: usize, n: usize) -> String {
+        let mut out = String::with_capacity(n * 4);
+        for i in from..from + n {
+            if i > from {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&i.to_string());
+        }
+        out
+    }
+}
+
+/// A write whose result nobody waits for, and how many rows it must change.
+#[derive(Debug, Clone)]
+pub(crate) struct Write {
+    pub(super) stmt: Stmt,
+    /// `Some(n)`: anything but `n` changed rows fails the transaction as stale.
+    pub(super) expect: Option<u64>,
+}
+
+impl From<Stmt> for Write {
+    fn from(stmt: Stmt) -> Write {
+        Write { stmt, expect: None }
+    }
+}
+
+/// Statements sent together in one call: their SQL joined, each statement's
+/// placeholders renumbered after the ones before it, their values in order.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Batch {
+    pub(super) sql: String,
+    pub(super) args: Vec<Arg>,
+}
+
+impl Batch {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sql.is_empty()
+    }
+
+    /// Appends a statement, renumbering its placeholders.
+    pub(crate) fn push(&mut self, stmt: &Stmt) {
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+        renumber_into(&mut self.sql, &stmt.sql, self.args.len());
+        self.args.extend(stmt.args.iter().cloned());
+    }
+
+    /// Appends SQL without placeholders.
+    pub(crate) fn push_sql(&mut self, sql: &str) {
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+        self.sql.push_str(sql);
+    }
+
+    /// The batch as one statement of many parts.
+    pub(crate) fn into_stmt(self) -> Stmt {
+        Stmt {
+            sql: Cow::Owned(self.sql),
+            args: self.args,
+        }
+    }
+}
+
+/// Copies `sql` to `out` with every placeholder `$n` raised by `offset`.
+/// Text inside quotes (`'…'`, `"…"`) and comments (`-- …`, `/* … */`) is
+/// copied as it is, so a `$` in a literal is never taken for a placeholder.
+pub(crate) fn renumber_into(out: &mut String, sql: &str, offset: usize) {
+    if offset == 0 {
+        out.push_str(sql);
+        return;
+    }
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"') => {
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == quote {
+                        // A doubled quote is an escaped one.
+                        if bytes.get(i + 1) == Some(&quote) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'$' => {
+                let digits = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                if digits > 0 {
+                    out.push_str(&sql[copied..=i]);
+                    let n: usize = sql[i + 1..i + 1 + digits].parse().unwrap_or(0);
+                    out.push_str(&(n + offset).to_string());
+                    i += 1 + digits;
+                    copied = i;
+                    continue;
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&sql[copied.min(sql.len())..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn renumbered(sql: &str, offset: usize) -> String {
+        let mut out = String::new();
+        renumber_into(&mut out, sql, offset);
+        out
+    }
+
+    #[test]
+    fn placeholders_are_renumbered_after_what_came_before() {
+        assert_eq!(
+            renumbered("INSERT INTO t VALUES ($1, $2, $10)", 3),
+            "INSERT INTO t VALUES ($4, $5, $13)"
+        );
+        assert_eq!(renumbered("SELECT $1", 0), "SELECT $1");
+        assert_eq!(renumbered("a $ b $x $7", 2), "a $ b $x $9");
+    }
+
+    #[test]
+    fn dollars_in_literals_and_comments_are_left_alone() {
+        assert_eq!(
+            renumbered(
+                "SELECT '$1 and ''$2''', \"$3\", $1 -- $4\n, $2 /* $5 */",
+                10
+            ),
+            "SELECT '$1 and ''$2''', \"$3\", $11 -- $4\n, $12 /* $5 */"
+        );
+        assert_eq!(renumbered("SELECT '$1", 5), "SELECT '$1");
+    }
+
+    #[test]
+    fn a_batch_joins_statements_and_their_values_in_order() {
+        let mut b = Batch::default();
+        b.push(&Stmt::new("INSERT INTO t VALUES ($1)").bind(1i64));
+        b.push(
+            &Stmt::new("UPDATE t SET a = $2 WHERE a = $1")
+                .bind(1i64)
+                .bind(2i64),
+        );
+        assert_eq!(
+            b.sql,
+            "INSERT INTO t VALUES ($1);\nUPDATE t SET a = $3 WHERE a = $2"
+        );
+        assert_eq!(b.args.len(), 3);
+    }
+
+    #[test]
+    fn placeholder_lists_count_from_where_they_start() {
+        assert_eq!(Stmt::placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(Stmt::placeholders(1, 0), "");
+    }
+}
