@@ -249,7 +249,11 @@ impl Config {
                 "http.tenant_concurrency must be at least 1".into(),
             ));
         }
-        if self.metrics.bind.is_some_and(|a| a == self.http.bind) {
+        if self
+            .metrics
+            .bind
+            .is_some_and(|a| a == self.http.bind && a.port() != 0)
+        {
             return Err(ConfigError(
                 "metrics.bind must differ from http.bind (leave it empty to serve /metrics there)"
                     .into(),

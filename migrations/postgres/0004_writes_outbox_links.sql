@@ -34,3 +34,8 @@ CREATE INDEX invitation_links_invitation_idx ON invitation_links (invitation_id,
 
 -- Join sessions are looked up per invitation (at most five are kept each).
 CREATE INDEX join_sessions_invitation_idx ON join_sessions (invitation_id, created_at);
+
+-- A queued message's rendered bodies (a few KiB) stay in its row, neither
+-- compressed nor moved to the TOAST table: they are written once, read
+-- once and wiped when sent, and compressing them cost more than keeping them.
+ALTER TABLE mail_outbox SET (toast_tuple_target = 8160);

@@ -61,6 +61,16 @@ impl DirectoryEvent {
     }
 }
 
+/// The change-log kinds of `events`, in order.
+pub fn kinds(events: &[DirectoryEvent]) -> Vec<ChangeKind> {
+    events.iter().map(|e| e.change_kind()).collect()
+}
+
+/// What `events` change the resource count by.
+pub fn count_delta(events: &[DirectoryEvent]) -> i64 {
+    events.iter().map(|e| e.count_delta()).sum()
+}
+
 /// A change to one resource, as subscribers see it.
 #[derive(Debug)]
 pub struct Change<'a> {

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::events::{Change, DirectoryEvent};
+use super::events::{Change, DirectoryEvent, count_delta, kinds};
 use super::protocol::{
     MemberChange, ResourceType, ScimError, apply_patch, normalize_resource, parse_patch,
     wants_members,
@@ -192,17 +192,15 @@ impl ScimService {
             let written = async {
                 tx.delete_group(org_id, gid, current.version).await?;
                 let now = Timestamp::now();
-                for e in &events {
-                    tx.record_change(
-                        org_id,
-                        RT.name(),
-                        gid,
-                        e.change_kind(),
-                        now,
-                        e.count_delta(),
-                    )
-                    .await?;
-                }
+                tx.record_change(
+                    org_id,
+                    RT.name(),
+                    gid,
+                    &kinds(&events),
+                    now,
+                    count_delta(&events),
+                )
+                .await?;
                 reactions.write(&*tx).await?;
                 tx.commit().await
             };
@@ -245,17 +243,15 @@ impl ScimService {
         if !plan.add.is_empty() {
             tx.add_members(org_id, gid, &plan.add).await?;
         }
-        for e in events {
-            tx.record_change(
-                org_id,
-                RT.name(),
-                gid,
-                e.change_kind(),
-                record.updated_at,
-                e.count_delta(),
-            )
-            .await?;
-        }
+        tx.record_change(
+            org_id,
+            RT.name(),
+            gid,
+            &kinds(&events),
+            record.updated_at,
+            count_delta(&events),
+        )
+        .await?;
         reactions.write(&*tx).await?;
         tx.commit().await?;
         reactions.committed();

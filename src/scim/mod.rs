@@ -14,6 +14,7 @@ pub mod query;
 mod service;
 mod users;
 
+pub use bulk::{MAX_OPERATIONS as MAX_BULK_OPERATIONS, MAX_PASSWORDS as MAX_BULK_PASSWORDS};
 pub use handlers::{ENDPOINTS, ScimSettings, configure};
 pub use service::{
     Precondition, Projection, ScimFailure, ScimResource, ScimResult, ScimService, etag,

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::events::{Change, user_events};
+use super::events::{Change, count_delta, kinds, user_events};
 use super::mapping::work_email;
 use super::protocol::{
     PatchRequest, ResourceType, ScimError, apply_patch, normalize_resource, parse_patch,
@@ -66,17 +66,15 @@ impl ScimService {
         let written = async {
             tx.insert_user(&record, &emails_of(&record.resource))
                 .await?;
-            for e in &events {
-                tx.record_change(
-                    org_id,
-                    RT.name(),
-                    record.id,
-                    e.change_kind(),
-                    now,
-                    e.count_delta(),
-                )
-                .await?;
-            }
+            tx.record_change(
+                org_id,
+                RT.name(),
+                record.id,
+                &kinds(&events),
+                now,
+                count_delta(&events),
+            )
+            .await?;
             reactions.write(&*tx).await?;
             tx.commit().await
         };
@@ -215,17 +213,15 @@ impl ScimService {
             let written = async {
                 tx.delete_user(org_id, uid, current.version).await?;
                 let now = Timestamp::now();
-                for e in &events {
-                    tx.record_change(
-                        org_id,
-                        RT.name(),
-                        uid,
-                        e.change_kind(),
-                        now,
-                        e.count_delta(),
-                    )
-                    .await?;
-                }
+                tx.record_change(
+                    org_id,
+                    RT.name(),
+                    uid,
+                    &kinds(&events),
+                    now,
+                    count_delta(&events),
+                )
+                .await?;
                 reactions.write(&*tx).await?;
                 tx.commit().await
             };
@@ -260,17 +256,15 @@ impl ScimService {
         let written = async {
             tx.update_user(record, &emails_of(&record.resource), current.version)
                 .await?;
-            for e in &events {
-                tx.record_change(
-                    record.org_id,
-                    RT.name(),
-                    record.id,
-                    e.change_kind(),
-                    record.updated_at,
-                    e.count_delta(),
-                )
-                .await?;
-            }
+            tx.record_change(
+                record.org_id,
+                RT.name(),
+                record.id,
+                &kinds(&events),
+                record.updated_at,
+                count_delta(&events),
+            )
+            .await?;
             reactions.write(&*tx).await?;
             tx.commit().await
         };

@@ -198,14 +198,15 @@ pub trait ScimGroupRepo {
 
 #[async_trait]
 pub trait ScimLogRepo {
-    /// Records a change and adds `count_delta` to the organization's count
-    /// of `resource_type` (+1 for a creation, -1 for a deletion, else 0).
+    /// Records a change (several kinds of one change in the order given)
+    /// and adds `count_delta` to the organization's count of
+    /// `resource_type` (+1 for a creation, -1 for a deletion, else 0).
     async fn record_change(
         &self,
         org_id: Uuid,
         resource_type: &str,
         resource_id: Uuid,
-        kind: ChangeKind,
+        kinds: &[ChangeKind],
         at: Timestamp,
         count_delta: i64,
     ) -> StoreResult<()>;

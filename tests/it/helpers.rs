@@ -85,6 +85,49 @@ impl TestDb {
         c
     }
 
+    /// Runs SQL on the database over a connection of its own (setting up
+    /// fault-injecting triggers, reading what the store does not offer).
+    pub async fn execute(&self, sqlite: &str, postgres: &str) {
+        if self.url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_string()))
+                .execute(&mut c)
+                .await
+                .expect("run SQL on SQLite");
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(postgres.to_string()))
+                .execute(&mut c)
+                .await
+                .expect("run SQL on PostgreSQL");
+        }
+    }
+
+    /// The single integer a query (the same on both backends) returns.
+    pub async fn count(&self, sql: &str) -> i64 {
+        if self.url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(&mut c)
+                .await
+                .expect("count on SQLite")
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(&mut c)
+                .await
+                .expect("count on PostgreSQL")
+        }
+    }
+
     pub async fn store(&self) -> DynStore {
         let store = store::sql::connect(&self.config().database)
             .await
@@ -145,6 +188,8 @@ fn with_database(url: &str, name: &str) -> String {
 #[allow(dead_code)] // not every test binary module uses every part
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` is served when `metrics.bind` gives it a listener.
+    pub metrics_port: Option<u16>,
     pub client: reqwest::Client,
     pub store: DynStore,
     pub tenancy: TenancyService,
@@ -167,6 +212,7 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestAp
     tweak(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_port = app.metrics_port();
     let store = app.services().store.clone();
     let tenancy = app.services().tenancy.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -179,6 +225,7 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestAp
         .expect("client");
     let test_app = TestApp {
         address,
+        metrics_port,
         client,
         tenancy,
         store,

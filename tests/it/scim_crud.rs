@@ -34,6 +34,34 @@ impl Scim<'_> {
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         (status, body, headers)
     }
+    /// A request with a JSON body and extra headers.
+    pub async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut req = self
+            .app
+            .client
+            .request(method, self.app.url(&format!("/scim/v2{path}")))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        )
+    }
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let (s, b, _) = self.send(reqwest::Method::POST, path, Some(body)).await;
         (s, b)

@@ -143,7 +143,7 @@ async fn a_write_failing_at_commit_undoes_the_transaction_and_frees_the_lock() {
             a.id,
             "User",
             inv.user_id,
-            ChangeKind::Created,
+            &[ChangeKind::Created],
             Timestamp::now(),
             1,
         )
@@ -179,7 +179,7 @@ async fn a_write_failing_at_commit_undoes_the_transaction_and_frees_the_lock() {
             a.id,
             "User",
             inv.user_id,
-            ChangeKind::Created,
+            &[ChangeKind::Created],
             Timestamp::now(),
             1,
         )
@@ -219,7 +219,7 @@ async fn concurrent_transactions_commit_independently_when_one_fails() {
                     a.id,
                     "User",
                     inv.user_id,
-                    ChangeKind::Created,
+                    &[ChangeKind::Created],
                     Timestamp::now(),
                     1,
                 )

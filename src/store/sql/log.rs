@@ -12,8 +12,8 @@ use crate::store::{StoreResult, Timestamp};
 /// Shards per count (see `scim_counts` in the migrations).
 const COUNT_SHARDS: i16 = 16;
 
-/// The change-log row: `$1` org, `$2` resource type, `$3` id, `$4` kind, `$5` time.
-const EVENT: &str = "INSERT INTO scim_events (org_id, resource_type, resource_id, kind, at) VALUES ($1, $2, $3, $4, $5)";
+/// The change-log rows, followed by `(org, type, id, kind, at)` tuples.
+const EVENT: &str = "INSERT INTO scim_events (org_id, resource_type, resource_id, kind, at) VALUES";
 /// Adds delta `$4` to shard `$3` of the count of org `$1`, type `$2`.
 const COUNT: &str = "INSERT INTO scim_counts (org_id, resource_type, shard, n) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (org_id, resource_type, shard) DO UPDATE SET n = scim_counts.n + EXCLUDED.n";
@@ -35,19 +35,26 @@ impl<T: Exec> ScimLogRepo for T {
         org_id: Uuid,
         resource_type: &str,
         resource_id: Uuid,
-        kind: ChangeKind,
+        kinds: &[ChangeKind],
         at: Timestamp,
         count_delta: i64,
     ) -> StoreResult<()> {
-        let mut writes: Vec<Write> = vec![
-            Stmt::new(EVENT)
-                .bind(org_id)
-                .bind(resource_type)
-                .bind(resource_id)
-                .bind(kind.as_str())
-                .bind(at)
-                .into(),
-        ];
+        // One statement, its rows in order: the log's sequence follows them.
+        let rows: Vec<String> = (0..kinds.len())
+            .map(|i| format!("($1, $2, $3, ${}, $4)", 5 + i))
+            .collect();
+        let mut event = Stmt::new(format!("{EVENT} {}", rows.join(", ")))
+            .bind(org_id)
+            .bind(resource_type)
+            .bind(resource_id)
+            .bind(at);
+        for kind in kinds {
+            event.push(kind.as_str());
+        }
+        let mut writes: Vec<Write> = Vec::new();
+        if !kinds.is_empty() {
+            writes.push(event.into());
+        }
         if count_delta != 0 {
             let shard = rand::random_range(0..COUNT_SHARDS);
             writes.push(

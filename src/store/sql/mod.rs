@@ -316,6 +316,11 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(d) if d.message().contains(STALE) => StoreError::Stale,
+        // PostgreSQL ended the transaction to break a deadlock, or to keep
+        // it serializable: it lost a race, and is retried like one.
+        sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")) => {
+            StoreError::Stale
+        }
         sqlx::Error::Database(d) if d.is_unique_violation() || d.is_foreign_key_violation() => {
             let constraint = match d.constraint() {
                 Some(name) => name.to_string(),

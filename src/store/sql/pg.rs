@@ -11,9 +11,12 @@
 //! with its change-log row, invitation and mail is one round trip.
 //!
 //! The parts of one statement all see the database as it was before the
-//! statement, so a write starts a new statement when it touches what an
-//! earlier part wrote (except plain inserts into the same table, which
-//! cannot see each other anyway), or when the parameters would pass
+//! statement, and run in no set order, so a write starts a new statement
+//! when it touches what an earlier part wrote (except plain inserts into
+//! the same table, which cannot see each other anyway), when it changes
+//! existing rows and an earlier part did too (rows are locked in the order
+//! the code writes them, as every writer agrees, so two transactions never
+//! wait for each other in a circle), or when the parameters would pass
 //! PostgreSQL's limit. A write that must change a given number of rows is
 //! checked by `onramp_expect` (migration 0004) in the statement's final
 //! `SELECT`, or by the row count when it is alone.
@@ -79,6 +82,7 @@ fn runs(writes: Vec<Write>) -> Vec<Vec<Write>> {
     // Tables written by the current run, and whether any write to each
     // may have changed existing rows.
     let mut written: Vec<(String, bool)> = Vec::new();
+    let mut modifies = false;
     let mut params = 0;
     for w in writes {
         let fits = match target(&w.stmt.sql) {
@@ -95,15 +99,18 @@ fn runs(writes: Vec<Write>) -> Vec<Vec<Write>> {
                 !out.is_empty()
                     && !reads_written
                     && !clash
+                    && !(t.modifies && modifies)
                     && params + w.stmt.args.len() <= MAX_PARAMS
             }
         };
         if !fits {
             out.push(Vec::new());
             written.clear();
+            modifies = false;
             params = 0;
         }
         if let Some(t) = target(&w.stmt.sql) {
+            modifies |= t.modifies;
             match written.iter_mut().find(|(table, _)| table == t.table) {
                 Some(entry) => entry.1 |= t.modifies,
                 None => written.push((t.table.to_string(), t.modifies)),
@@ -327,13 +334,31 @@ mod tests {
         );
         assert_eq!(
             shape(vec![
-                w(
-                    "UPDATE mail_outbox SET status = 'cancelled' WHERE invitation_id IN (SELECT id FROM invitations WHERE user_id = $1)"
-                ),
+                w("INSERT INTO scim_events (a) SELECT id FROM invitations WHERE user_id = $1"),
                 w("UPDATE invitations SET status = 'revoked' WHERE user_id = $1"),
             ]),
             vec![2],
             "reading before writing keeps the statement's one snapshot honest"
+        );
+    }
+
+    #[test]
+    fn changes_to_existing_rows_go_one_statement_each_in_the_order_written() {
+        assert_eq!(
+            shape(vec![
+                w("UPDATE mail_outbox SET status = 'cancelled' WHERE id = $1"),
+                w("UPDATE invitations SET status = 'revoked' WHERE id = $1"),
+                w("INSERT INTO invitation_links (id) VALUES ($1)"),
+            ]),
+            vec![1, 2]
+        );
+        assert_eq!(
+            shape(vec![
+                w("UPDATE scim_users SET a = $1"),
+                w("INSERT INTO scim_events (a) VALUES ($1)"),
+                w("INSERT INTO scim_counts (n) VALUES ($1) ON CONFLICT (k) DO UPDATE SET n = 1"),
+            ]),
+            vec![2, 1]
         );
     }
 
