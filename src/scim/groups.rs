@@ -247,9 +247,9 @@ impl ScimService {
             org_id,
             RT.name(),
             gid,
-            &kinds(&events),
+            &kinds(events),
             record.updated_at,
-            count_delta(&events),
+            count_delta(events),
         )
         .await?;
         reactions.write(&*tx).await?;

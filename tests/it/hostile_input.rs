@@ -9,7 +9,7 @@ use onramp::store::invitations::InvitationStatus;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestDb, backends, spawn_app, spawn_app_on};
-use crate::scim_crud::{Scim, entra_user, scim};
+use crate::scim_crud::{entra_user, scim};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const MAX_VALUES: usize = onramp::scim::protocol::MAX_VALUES;

@@ -99,7 +99,7 @@ fn runs(writes: Vec<Write>) -> Vec<Vec<Write>> {
                 !out.is_empty()
                     && !reads_written
                     && !clash
-                    && !(t.modifies && modifies)
+                    && (!t.modifies || !modifies)
                     && params + w.stmt.args.len() <= MAX_PARAMS
             }
         };
