@@ -45,6 +45,9 @@ pub struct SecurityConfig {
     /// Password hashes computed at once (each holds 19 MiB and a core for
     /// ~20 ms); 0: one per CPU core.
     pub password_hash_concurrency: usize,
+    /// Password hashes one organization may have computed per second (it
+    /// waits for the rest); 0: no bound beyond one at a time.
+    pub password_hashes_per_org_per_second: u32,
 }
 
 /// An optional socket address, written as a string ("" for none).

@@ -198,7 +198,10 @@ impl Services {
         if let Some(w) = wake {
             invitations = invitations.waking(w);
         }
-        let passwords = Passwords::new(config.security.password_hash_concurrency);
+        let passwords = Passwords::bounded(
+            config.security.password_hash_concurrency,
+            config.security.password_hashes_per_org_per_second,
+        );
         let scim = ScimService::new(store.clone(), config.http.public_url.as_str(), passwords)
             .with_subscriber(Arc::new(invitations.clone()));
         Services {

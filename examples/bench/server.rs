@@ -145,6 +145,17 @@ impl Server {
         }
     }
 
+    /// Another organization and its SCIM token (a second tenant).
+    pub fn tenant(&self, bin: &Path, name: &str) -> Result<String> {
+        let org = self.cli(bin, &["org", "create", "--name", name])?;
+        let org: serde_json::Value = serde_json::from_str(&org).context("org create output")?;
+        let org_id = org["id"].as_str().context("org create printed no id")?;
+        Ok(self
+            .cli(bin, &["scim-token", "create", "--org", org_id])?
+            .trim()
+            .to_string())
+    }
+
     /// Runs one CLI command of the binary against the bench database.
     fn cli(&self, bin: &Path, args: &[&str]) -> Result<String> {
         let out = Command::new(bin)

@@ -51,9 +51,12 @@ impl RateLimiter {
     }
 }
 
-/// At most `per_tenant` requests of one organization in progress; more
-/// wait up to `wait`, then are turned away (429). A directory that sends
-/// more at once than this only queues behind itself.
+/// At most `per_tenant` units of work of one organization in progress; more
+/// wait up to `wait`, then are turned away (429). A request weighs one unit,
+/// plus one for every 64 KiB of its body (a request at the body limit takes
+/// a whole organization's share), so a tenant's in-progress work is bounded
+/// by its cost, not by how many requests it splits it into. A directory
+/// that sends more at once than this only queues behind itself.
 pub struct TenantGate {
     per_tenant: usize,
     wait: Duration,
@@ -69,8 +72,14 @@ impl TenantGate {
         }
     }
 
-    /// A place for one request of `org`, or `None` when it waited too long.
-    pub async fn enter(&self, org: Uuid) -> Option<OwnedSemaphorePermit> {
+    /// How many units a request with a body of `body_len` bytes weighs.
+    pub fn weight(&self, body_len: u64) -> u32 {
+        (1 + body_len / (64 * 1024)).min(self.per_tenant as u64) as u32
+    }
+
+    /// A place for a request of `org` weighing `weight`, or `None` when it
+    /// waited too long.
+    pub async fn enter(&self, org: Uuid, weight: u32) -> Option<OwnedSemaphorePermit> {
         let gate = {
             let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
             if map.len() > 10_000 {
@@ -80,10 +89,11 @@ impl TenantGate {
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant)))
                 .clone()
         };
-        if let Ok(permit) = gate.clone().try_acquire_owned() {
+        let weight = weight.clamp(1, self.per_tenant as u32);
+        if let Ok(permit) = gate.clone().try_acquire_many_owned(weight) {
             return Some(permit);
         }
-        tokio::time::timeout(self.wait, gate.acquire_owned())
+        tokio::time::timeout(self.wait, gate.acquire_many_owned(weight))
             .await
             .ok()
             .and_then(Result::ok)
@@ -106,13 +116,34 @@ mod tests {
     async fn a_busy_tenant_waits_and_is_turned_away_while_others_pass() {
         let gate = TenantGate::new(1, Duration::from_millis(20));
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let held = gate.enter(a).await.expect("first request of a");
-        assert!(gate.enter(b).await.is_some(), "b is not held up by a");
+        let held = gate.enter(a, 1).await.expect("first request of a");
+        assert!(gate.enter(b, 1).await.is_some(), "b is not held up by a");
         assert!(
-            gate.enter(a).await.is_none(),
+            gate.enter(a, 1).await.is_none(),
             "a's second waits, then is refused"
         );
         drop(held);
-        assert!(gate.enter(a).await.is_some());
+        assert!(gate.enter(a, 1).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_large_request_takes_a_larger_share_of_its_tenants_places() {
+        let gate = TenantGate::new(16, Duration::from_millis(20));
+        assert_eq!(gate.weight(0), 1);
+        assert_eq!(gate.weight(64 * 1024), 2);
+        assert_eq!(gate.weight(1024 * 1024), 16, "a whole share at 1 MiB");
+        let a = Uuid::now_v7();
+        let big = gate.enter(a, gate.weight(1024 * 1024)).await.unwrap();
+        assert!(
+            gate.enter(a, 1).await.is_none(),
+            "nothing else of a meanwhile"
+        );
+        drop(big);
+        let smalls: Vec<_> =
+            futures_util::future::join_all((0..16).map(|_| gate.enter(a, 1))).await;
+        assert!(
+            smalls.iter().all(Option::is_some),
+            "sixteen small ones at once"
+        );
     }
 }

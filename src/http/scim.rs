@@ -44,6 +44,12 @@ impl FromRequest for ScimAuth {
             .map(|v| v.to_str().map(str::to_owned));
         let tenancy = req.app_data::<web::Data<TenancyService>>().cloned();
         let gate = req.app_data::<web::Data<TenantGate>>().cloned();
+        let body_len = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
         Box::pin(async move {
             let presented = match header {
                 None => {
@@ -71,7 +77,7 @@ impl FromRequest for ScimAuth {
                 })?
                 .ok_or_else(|| ScimError::unauthorized("the bearer token is not valid"))?;
             let place = match gate {
-                Some(gate) => Some(gate.enter(principal.org_id).await.ok_or_else(|| {
+                Some(gate) => Some(gate.enter(principal.org_id, gate.weight(body_len)).await.ok_or_else(|| {
                     ScimError::new(
                         429,
                         None,

@@ -1,9 +1,10 @@
 //! Password hashing (argon2id, OWASP's parameters: 19 MiB, two passes) with
 //! its cost bounded: a password is at most [`MAX_LEN`] bytes, at most
 //! `concurrency` hashes run at once (each holds 19 MiB and a core for ~20 ms)
-//! and the rest queue, and each organization has at most one hash running or
-//! queued for those slots at a time — so one tenant's burst of passwords
-//! waits behind itself, not in front of everyone else's.
+//! and the rest queue, and each organization (or other key) has one turn at
+//! a time and at most `per_tenant_rate` turns a second — so one tenant's
+//! burst of passwords waits behind itself, not in front of everyone else's,
+//! and takes a bounded share of the machine.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,9 +32,21 @@ pub struct Passwords {
     slots: Arc<Semaphore>,
     /// One queue ticket per organization (or account) key.
     tenants: Arc<Mutex<HashMap<Uuid, Arc<Semaphore>>>>,
+    /// The shortest time one key's turn lasts (1 / its rate).
+    turn: std::time::Duration,
 }
 
 impl Passwords {
+    /// `concurrency` hashes at once (0: one per core), each key at most
+    /// `per_tenant_rate` a second (0: no bound but one at a time).
+    pub fn bounded(concurrency: usize, per_tenant_rate: u32) -> Self {
+        let mut p = Self::new(concurrency);
+        if per_tenant_rate > 0 {
+            p.turn = std::time::Duration::from_secs(1) / per_tenant_rate;
+        }
+        p
+    }
+
     /// `concurrency` hashes at once; 0 means one per core.
     pub fn new(concurrency: usize) -> Self {
         let n = if concurrency == 0 {
@@ -44,6 +57,7 @@ impl Passwords {
         Passwords {
             slots: Arc::new(Semaphore::new(n)),
             tenants: Arc::new(Mutex::new(HashMap::new())),
+            turn: std::time::Duration::ZERO,
         }
     }
 
@@ -60,7 +74,7 @@ impl Passwords {
 
     /// Runs `work` on a blocking thread when `tenant` has its turn and a
     /// slot is free.
-    async fn bounded<T: Send + 'static>(
+    async fn in_turn<T: Send + 'static>(
         &self,
         tenant: Uuid,
         work: impl FnOnce() -> T + Send + 'static,
@@ -70,15 +84,20 @@ impl Passwords {
             .acquire_owned()
             .await
             .map_err(|_| PasswordError::Hashing)?;
-        let _slot = self
+        let started = tokio::time::Instant::now();
+        let slot = self
             .slots
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| PasswordError::Hashing)?;
-        tokio::task::spawn_blocking(work)
+        let done = tokio::task::spawn_blocking(work)
             .await
-            .map_err(|_| PasswordError::Hashing)
+            .map_err(|_| PasswordError::Hashing);
+        drop(slot);
+        // The key keeps its turn until its rate allows the next hash.
+        tokio::time::sleep_until(started + self.turn).await;
+        done
     }
 
     /// The argon2 PHC string of `password`, hashed in `tenant`'s turn.
@@ -86,7 +105,7 @@ impl Passwords {
         if password.is_empty() || password.len() > MAX_LEN {
             return Err(PasswordError::Length);
         }
-        self.bounded(tenant, move || {
+        self.in_turn(tenant, move || {
             let salt = SaltString::generate(&mut OsRng);
             Argon2::default()
                 .hash_password(password.as_bytes(), &salt)
@@ -107,7 +126,7 @@ impl Passwords {
         if password.is_empty() || password.len() > MAX_LEN {
             return Ok(false);
         }
-        self.bounded(tenant, move || {
+        self.in_turn(tenant, move || {
             PasswordHash::new(&hash)
                 .map(|parsed| {
                     Argon2::default()
@@ -154,6 +173,20 @@ mod tests {
             Err(PasswordError::Length)
         );
         assert!(p.hash(t, "x".repeat(MAX_LEN)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_key_hashes_at_most_at_its_rate() {
+        let p = Passwords::bounded(2, 20);
+        let t = Uuid::now_v7();
+        let started = std::time::Instant::now();
+        for i in 0..3 {
+            p.hash(t, format!("pw-{i}")).await.unwrap();
+        }
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(150),
+            "three turns of 50 ms at least"
+        );
     }
 
     #[tokio::test]

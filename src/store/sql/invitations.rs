@@ -126,7 +126,8 @@ impl<T: Exec> InvitationRepo for T {
             .bind(i.expires_at)
             .bind(i.sent_at)
             .bind(i.accepted_at)
-            .expect_rows(1),
+            .expect_rows(1)
+            .in_order(),
         )
         .await
     }
@@ -218,7 +219,7 @@ impl<T: Exec> InvitationRepo for T {
             ))
             .bind(org_id)
             .bind(user_id)
-            .into(),
+            .ordered(),
             Stmt::new(format!(
                 "DELETE FROM invitation_links WHERE invitation_id IN ({LIVE})"
             ))
@@ -233,7 +234,7 @@ impl<T: Exec> InvitationRepo for T {
             .bind(user_id)
             .bind(reason)
             .bind(at)
-            .into(),
+            .ordered(),
         ])
         .await
     }

@@ -198,7 +198,8 @@ impl<T: Exec> OutboxRepo for T {
                  WHERE kind = $1 AND ref_id = $2 AND status = 'queued'",
             )
             .bind(kind)
-            .bind(ref_id),
+            .bind(ref_id)
+            .ordered(),
         )
         .await
     }

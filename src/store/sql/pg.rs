@@ -13,11 +13,11 @@
 //! The parts of one statement all see the database as it was before the
 //! statement, and run in no set order, so a write starts a new statement
 //! when it touches what an earlier part wrote (except plain inserts into
-//! the same table, which cannot see each other anyway), when it changes
-//! existing rows and an earlier part did too (rows are locked in the order
-//! the code writes them, as every writer agrees, so two transactions never
-//! wait for each other in a circle), or when the parameters would pass
-//! PostgreSQL's limit. A write that must change a given number of rows is
+//! the same table, which cannot see each other anyway), when it is one of
+//! the writes that lock rows in an order all writers agree on (marked
+//! [`Stmt::ordered`]: those go alone, in the order written, so that two
+//! transactions never wait for each other in a circle), or when the
+//! parameters would pass PostgreSQL's limit. A write that must change a given number of rows is
 //! checked by `onramp_expect` (migration 0004) in the statement's final
 //! `SELECT`, or by the row count when it is alone.
 //!
@@ -82,7 +82,7 @@ fn runs(writes: Vec<Write>) -> Vec<Vec<Write>> {
     // Tables written by the current run, and whether any write to each
     // may have changed existing rows.
     let mut written: Vec<(String, bool)> = Vec::new();
-    let mut modifies = false;
+    let mut alone = false;
     let mut params = 0;
     for w in writes {
         let fits = match target(&w.stmt.sql) {
@@ -97,20 +97,20 @@ fn runs(writes: Vec<Write>) -> Vec<Vec<Write>> {
                     None => false,
                 };
                 !out.is_empty()
+                    && !alone
+                    && !w.ordered
                     && !reads_written
                     && !clash
-                    && (!t.modifies || !modifies)
                     && params + w.stmt.args.len() <= MAX_PARAMS
             }
         };
         if !fits {
             out.push(Vec::new());
             written.clear();
-            modifies = false;
             params = 0;
         }
+        alone = w.ordered;
         if let Some(t) = target(&w.stmt.sql) {
-            modifies |= t.modifies;
             match written.iter_mut().find(|(table, _)| table == t.table) {
                 Some(entry) => entry.1 |= t.modifies,
                 None => written.push((t.table.to_string(), t.modifies)),
@@ -141,7 +141,12 @@ fn combine(run: Vec<Write>) -> (Stmt, Option<u64>) {
         }
         sql.push_str(&format!("w{i} AS ("));
         super::stmt::renumber_into(&mut sql, &w.stmt.sql, batch.args.len());
-        sql.push_str(" RETURNING 1)");
+        // Only a checked write's rows are counted.
+        sql.push_str(if w.expect.is_some() {
+            " RETURNING 1)"
+        } else {
+            ")"
+        });
         batch.args.extend(w.stmt.args.iter().cloned());
         if let Some(rows) = w.expect {
             checks.push(format!("(SELECT count(*) FROM w{i}) = {rows}"));
@@ -343,22 +348,26 @@ mod tests {
     }
 
     #[test]
-    fn changes_to_existing_rows_go_one_statement_each_in_the_order_written() {
+    fn ordered_writes_go_alone_in_the_order_written() {
+        let ordered = |sql: &'static str| Stmt::new(sql).bind(1i64).ordered();
         assert_eq!(
             shape(vec![
-                w("UPDATE mail_outbox SET status = 'cancelled' WHERE id = $1"),
-                w("UPDATE invitations SET status = 'revoked' WHERE id = $1"),
+                w("UPDATE scim_users SET a = $1"),
+                ordered("UPDATE mail_outbox SET status = 'cancelled' WHERE id = $1"),
+                ordered("UPDATE invitations SET status = 'revoked' WHERE id = $1"),
                 w("INSERT INTO invitation_links (id) VALUES ($1)"),
+                w("INSERT INTO scim_events (a) VALUES ($1)"),
             ]),
-            vec![1, 2]
+            vec![1, 1, 1, 2]
         );
         assert_eq!(
             shape(vec![
                 w("UPDATE scim_users SET a = $1"),
+                w("DELETE FROM scim_user_emails WHERE user_id = $1"),
                 w("INSERT INTO scim_events (a) VALUES ($1)"),
                 w("INSERT INTO scim_counts (n) VALUES ($1) ON CONFLICT (k) DO UPDATE SET n = 1"),
             ]),
-            vec![2, 1]
+            vec![4]
         );
     }
 
@@ -382,7 +391,7 @@ mod tests {
         assert_eq!(own_check, None);
         assert_eq!(
             stmt.sql,
-            "WITH w0 AS (INSERT INTO a (x) VALUES ($1) RETURNING 1), w1 AS (UPDATE b SET v = $3 WHERE id = $2 RETURNING 1) SELECT onramp_expect((SELECT count(*) FROM w1) = 1)"
+            "WITH w0 AS (INSERT INTO a (x) VALUES ($1)), w1 AS (UPDATE b SET v = $3 WHERE id = $2 RETURNING 1) SELECT onramp_expect((SELECT count(*) FROM w1) = 1)"
         );
         assert_eq!(stmt.args.len(), 3);
     }

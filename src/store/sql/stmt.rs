@@ -165,6 +165,19 @@ impl Stmt {
         Write {
             stmt: self,
             expect: Some(rows),
+            ordered: false,
+        }
+    }
+
+    /// This write, sent as a statement of its own after the writes before
+    /// it: for rows that every writer locks in one agreed order (mail
+    /// before invitations), which statements combined into one would not
+    /// keep.
+    pub(crate) fn ordered(self) -> Write {
+        Write {
+            stmt: self,
+            expect: None,
+            ordered: true,
         }
     }
 
@@ -204,11 +217,25 @@ pub(crate) struct Write {
     pub(super) stmt: Stmt,
     /// `Some(n)`: anything but `n` changed rows fails the transaction as stale.
     pub(super) expect: Option<u64>,
+    /// Sent alone, in order (see [`Stmt::ordered`]).
+    pub(super) ordered: bool,
+}
+
+impl Write {
+    /// The same write, sent alone and in order (see [`Stmt::ordered`]).
+    pub(crate) fn in_order(mut self) -> Write {
+        self.ordered = true;
+        self
+    }
 }
 
 impl From<Stmt> for Write {
     fn from(stmt: Stmt) -> Write {
-        Write { stmt, expect: None }
+        Write {
+            stmt,
+            expect: None,
+            ordered: false,
+        }
     }
 }
 
