@@ -10,14 +10,13 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::events::{Change, DirectoryEvent, count_delta, kinds};
+use super::events::{Change, DirectoryEvent};
 use super::protocol::{
     MemberChange, ResourceType, ScimError, apply_patch, normalize_resource, parse_patch,
     wants_members,
 };
 use super::service::{
-    ATTEMPTS, Precondition, Projection, ScimResource, ScimResult, ScimService, etag, not_found,
-    parse_id,
+    Precondition, Projection, ScimResource, ScimResult, ScimService, etag, not_found, parse_id,
 };
 use crate::store::scim::{GroupRecord, MemberKind, MemberRow};
 use crate::store::{StoreError, Timestamp};
@@ -49,25 +48,20 @@ impl ScimService {
             Some(ids) if !ids.is_empty() => vec![MemberChange::ReplaceAll(ids)],
             _ => Vec::new(),
         };
-        for attempt in 0..ATTEMPTS {
+        // A member deleted meanwhile fails the write: read them again.
+        self.retrying(&Precondition::default(), async || {
             let plan = self.member_plan(org_id, record.id, &changes, true).await?;
             let mut events = vec![DirectoryEvent::GroupCreated];
             if plan.changed {
                 events.push(DirectoryEvent::MembershipChanged);
             }
-            match self.write_group(&record, None, &plan, &events).await {
-                Ok(()) => {
-                    let members = self
-                        .members_if_wanted(org_id, record.id, projection)
-                        .await?;
-                    return Ok(self.group_resource(&record, &members, projection));
-                }
-                // A member was deleted meanwhile: read them again.
-                Err(StoreError::Stale) if attempt + 1 < ATTEMPTS => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ScimError::precondition_failed("the members changed concurrently; retry").into())
+            self.write_group(&record, None, &plan, &events).await?;
+            let members = self
+                .members_if_wanted(org_id, record.id, projection)
+                .await?;
+            Ok(self.group_resource(&record, &members, projection))
+        })
+        .await
     }
 
     pub async fn get_group(
@@ -135,13 +129,8 @@ impl ScimService {
     ) -> ScimResult<ScimResource> {
         let gid = parse_id(id, RT)?;
         let _turn = self.locks.lock(gid).await;
-        for attempt in 0..ATTEMPTS {
-            let current = self
-                .store
-                .group_by_id(org_id, gid)
-                .await?
-                .ok_or_else(|| not_found(RT, id))?;
-            pre.check(current.version)?;
+        self.retrying(pre, async || {
+            let current = self.read_group(org_id, gid, id, pre).await?;
             let (doc, doc_changed, changes) = edit(&current)?;
             let plan = self.member_plan(org_id, gid, &changes, false).await?;
             if !doc_changed && !plan.changed {
@@ -160,65 +149,49 @@ impl ScimService {
             if plan.changed {
                 events.push(DirectoryEvent::MembershipChanged);
             }
-            match self
-                .write_group(&record, Some(current.version), &plan, &events)
-                .await
-            {
-                Ok(()) => {
-                    let members = self.members_if_wanted(org_id, gid, projection).await?;
-                    return Ok(self.group_resource(&record, &members, projection));
-                }
-                Err(StoreError::Stale) => pre.on_stale(attempt).await?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ScimError::precondition_failed("the resource was changed concurrently; retry").into())
+            self.write_group(&record, Some(current.version), &plan, &events)
+                .await?;
+            let members = self.members_if_wanted(org_id, gid, projection).await?;
+            Ok(self.group_resource(&record, &members, projection))
+        })
+        .await
     }
 
     pub async fn delete_group(&self, org_id: Uuid, id: &str, pre: &Precondition) -> ScimResult<()> {
         let gid = parse_id(id, RT)?;
         let _turn = self.locks.lock(gid).await;
-        for attempt in 0..ATTEMPTS {
-            let current = self
-                .store
-                .group_by_id(org_id, gid)
-                .await?
-                .ok_or_else(|| not_found(RT, id))?;
-            pre.check(current.version)?;
+        self.retrying(pre, async || {
+            let current = self.read_group(org_id, gid, id, pre).await?;
             let events = [DirectoryEvent::GroupDeleted];
             let change = GroupChange::of(&current, &events, &MemberPlan::default());
-            let reactions = self.react(&change.change()).await?;
-            let tx = self.store.begin().await?;
-            let written = async {
-                tx.delete_group(org_id, gid, current.version).await?;
-                let now = Timestamp::now();
-                tx.record_change(
-                    org_id,
-                    RT.name(),
-                    gid,
-                    &kinds(&events),
-                    now,
-                    count_delta(&events),
-                )
-                .await?;
-                reactions.write(&*tx).await?;
-                tx.commit().await
-            };
-            match written.await {
-                Ok(()) => {
-                    reactions.committed();
-                    return Ok(());
-                }
-                Err(StoreError::Stale) => pre.on_stale(attempt).await?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ScimError::precondition_failed("the resource was changed concurrently; retry").into())
+            self.commit_change(RT, &change.change(), Timestamp::now(), async |tx| {
+                tx.delete_group(org_id, gid, current.version).await
+            })
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
-    /// Writes a created (`expected` None) or changed group, its member
-    /// changes and change-log rows, and the subscribers' reactions, in one
-    /// transaction that only writes.
+    /// The stored group, if it satisfies the precondition.
+    async fn read_group(
+        &self,
+        org_id: Uuid,
+        gid: Uuid,
+        id: &str,
+        pre: &Precondition,
+    ) -> ScimResult<GroupRecord> {
+        let current = self
+            .store
+            .group_by_id(org_id, gid)
+            .await?
+            .ok_or_else(|| not_found(RT, id))?;
+        pre.check(current.version)?;
+        Ok(current)
+    }
+
+    /// Writes a created (`expected` None) or changed group and its member
+    /// changes as one change (see [`ScimService::commit_change`]).
     async fn write_group(
         &self,
         record: &GroupRecord,
@@ -227,35 +200,24 @@ impl ScimService {
         events: &[DirectoryEvent],
     ) -> Result<(), StoreError> {
         let change = GroupChange::of(record, events, plan);
-        let reactions = self.react(&change.change()).await?;
         let (org_id, gid) = (record.org_id, record.id);
-        let tx = self.store.begin().await?;
-        match expected {
-            None => tx.insert_group(record).await?,
-            Some(v) => tx.update_group(record, v).await?,
-        }
-        if plan.clear {
-            tx.remove_all_members(org_id, gid).await?;
-        }
-        if !plan.remove.is_empty() {
-            tx.remove_members(org_id, gid, &plan.remove).await?;
-        }
-        if !plan.add.is_empty() {
-            tx.add_members(org_id, gid, &plan.add).await?;
-        }
-        tx.record_change(
-            org_id,
-            RT.name(),
-            gid,
-            &kinds(events),
-            record.updated_at,
-            count_delta(events),
-        )
-        .await?;
-        reactions.write(&*tx).await?;
-        tx.commit().await?;
-        reactions.committed();
-        Ok(())
+        self.commit_change(RT, &change.change(), record.updated_at, async |tx| {
+            match expected {
+                None => tx.insert_group(record).await?,
+                Some(v) => tx.update_group(record, v).await?,
+            }
+            if plan.clear {
+                tx.remove_all_members(org_id, gid).await?;
+            }
+            if !plan.remove.is_empty() {
+                tx.remove_members(org_id, gid, &plan.remove).await?;
+            }
+            if !plan.add.is_empty() {
+                tx.add_members(org_id, gid, &plan.add).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Works the member changes a request asks for out against the store:

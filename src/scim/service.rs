@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::events::{Change, Reactions, Subscriber};
+use super::events::{Change, Reactions, Subscriber, count_delta, kinds};
 use super::protocol::{AttrPath, ResourceType, ScimError, project};
 use crate::secrets::password::{PasswordError, Passwords};
-use crate::store::{DynStore, StoreError};
+use crate::store::{DynStore, StoreError, Timestamp, Transaction};
 
 /// How often a write that lost a race is tried again before it gives up
 /// with 412. Writes of one resource queue in the process (see
@@ -220,6 +220,53 @@ impl ScimService {
             Some(p) => Ok(Some(self.passwords.hash(org_id, p).await?)),
             None => Ok(None),
         }
+    }
+
+    /// Runs `attempt` (read, compute, write) until it does not lose a race
+    /// to another writer: a `Stale` failure is tried again after a short
+    /// random pause, unless the client pinned the version (`If-Match`), and
+    /// at most [`ATTEMPTS`] times; then it is 412.
+    pub(super) async fn retrying<T>(
+        &self,
+        pre: &Precondition,
+        mut attempt: impl AsyncFnMut() -> ScimResult<T>,
+    ) -> ScimResult<T> {
+        for n in 0..ATTEMPTS {
+            match attempt().await {
+                Err(ScimFailure::Store(StoreError::Stale)) => pre.on_stale(n).await?,
+                done => return done,
+            }
+        }
+        Err(ScimError::precondition_failed("the resource was changed concurrently; retry").into())
+    }
+
+    /// Commits one change of a `rt` resource in a transaction that only
+    /// writes: `write` (the resource itself), the change-log rows of its
+    /// events at `at`, and the subscribers' reactions, planned first with no
+    /// lock held; then tells the reactions it committed.
+    pub(super) async fn commit_change(
+        &self,
+        rt: ResourceType,
+        change: &Change<'_>,
+        at: Timestamp,
+        write: impl AsyncFnOnce(&dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let reactions = self.react(change).await?;
+        let tx = self.store.begin().await?;
+        write(&*tx).await?;
+        tx.record_change(
+            change.org_id,
+            rt.name(),
+            change.resource_id,
+            &kinds(change.events),
+            at,
+            count_delta(change.events),
+        )
+        .await?;
+        reactions.write(&*tx).await?;
+        tx.commit().await?;
+        reactions.committed();
+        Ok(())
     }
 
     pub(super) fn location(&self, rt: ResourceType, id: Uuid) -> String {

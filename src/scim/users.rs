@@ -5,14 +5,14 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::events::{Change, count_delta, kinds, user_events};
+use super::events::{Change, user_events};
 use super::mapping::work_email;
 use super::protocol::{
     PatchRequest, ResourceType, ScimError, apply_patch, normalize_resource, parse_patch,
 };
 use super::service::{
-    ATTEMPTS, Precondition, Projection, ScimFailure, ScimResource, ScimResult, ScimService, etag,
-    not_found, parse_id,
+    Precondition, Projection, ScimFailure, ScimResource, ScimResult, ScimService, etag, not_found,
+    parse_id,
 };
 use crate::store::scim::{EmailRow, UserGroupRow, UserRecord};
 use crate::store::{StoreError, Timestamp};
@@ -28,6 +28,26 @@ fn invited_address(u: &UserRecord) -> Option<String> {
 enum Edit<'a> {
     Replace(&'a Value),
     Patch(&'a PatchRequest),
+}
+
+/// A user change as subscribers see it.
+fn user_change<'a>(
+    org_id: Uuid,
+    id: Uuid,
+    events: &'a [super::events::DirectoryEvent],
+    before: Option<&'a UserRecord>,
+    after: Option<&'a UserRecord>,
+) -> Change<'a> {
+    Change {
+        org_id,
+        resource_id: id,
+        events,
+        before,
+        after,
+        members_added: &[],
+        members_removed: &[],
+        members_cleared: false,
+    }
 }
 
 impl ScimService {
@@ -50,38 +70,13 @@ impl ScimService {
             now,
         )?;
         let events = user_events(None, Some(&record), invited_address);
-        let change = Change {
-            org_id,
-            resource_id: record.id,
-            events: &events,
-            before: None,
-            after: Some(&record),
-            members_added: &[],
-            members_removed: &[],
-            members_cleared: false,
-        };
-        // The invitation (its token, its mail) is made before the transaction.
-        let reactions = self.react(&change).await?;
-        let tx = self.store.begin().await?;
-        let written = async {
-            tx.insert_user(&record, &emails_of(&record.resource))
-                .await?;
-            tx.record_change(
-                org_id,
-                RT.name(),
-                record.id,
-                &kinds(&events),
-                now,
-                count_delta(&events),
-            )
-            .await?;
-            reactions.write(&*tx).await?;
-            tx.commit().await
-        };
-        written
-            .await
-            .map_err(|e| user_conflict(e, &record.user_name))?;
-        reactions.committed();
+        let change = user_change(org_id, record.id, &events, None, Some(&record));
+        // The invitation (its token, its mail) is planned before the transaction.
+        self.commit_change(RT, &change, now, async |tx| {
+            tx.insert_user(&record, &emails_of(&record.resource)).await
+        })
+        .await
+        .map_err(|e| user_conflict(e, &record.user_name))?;
         Ok(self.user_resource(&record, &[], projection))
     }
 
@@ -140,13 +135,8 @@ impl ScimService {
         let _turn = self.locks.lock(uid).await;
         // A new password is hashed once, whatever the attempt.
         let mut new_hash: Option<Option<String>> = None;
-        for attempt in 0..ATTEMPTS {
-            let current = self
-                .store
-                .user_by_id(org_id, uid)
-                .await?
-                .ok_or_else(|| not_found(RT, id))?;
-            pre.check(current.version)?;
+        self.retrying(pre, async || {
+            let current = self.read_user(org_id, uid, id, pre).await?;
             let (doc, password, changed) = match &edit {
                 Edit::Replace(body) => {
                     let n = normalize_resource(body, RT)?;
@@ -175,106 +165,51 @@ impl ScimService {
                 current.created_at,
                 Timestamp::now(),
             )?;
-            match self.write_user_update(&current, &record).await {
-                Ok(()) => {
-                    let groups = self.store.groups_of_users(org_id, &[uid]).await?;
-                    return Ok(self.user_resource(&record, &groups, projection));
-                }
-                Err(ScimFailure::Store(StoreError::Stale)) => pre.on_stale(attempt).await?,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(ScimError::precondition_failed("the resource was changed concurrently; retry").into())
+            let events = user_events(Some(&current), Some(&record), invited_address);
+            let change = user_change(org_id, uid, &events, Some(&current), Some(&record));
+            self.commit_change(RT, &change, record.updated_at, async |tx| {
+                tx.update_user(&record, &emails_of(&record.resource), current.version)
+                    .await
+            })
+            .await
+            .map_err(|e| user_conflict(e, &record.user_name))?;
+            let groups = self.store.groups_of_users(org_id, &[uid]).await?;
+            Ok(self.user_resource(&record, &groups, projection))
+        })
+        .await
     }
 
     pub async fn delete_user(&self, org_id: Uuid, id: &str, pre: &Precondition) -> ScimResult<()> {
         let uid = parse_id(id, RT)?;
         let _turn = self.locks.lock(uid).await;
-        for attempt in 0..ATTEMPTS {
-            let current = self
-                .store
-                .user_by_id(org_id, uid)
-                .await?
-                .ok_or_else(|| not_found(RT, id))?;
-            pre.check(current.version)?;
+        self.retrying(pre, async || {
+            let current = self.read_user(org_id, uid, id, pre).await?;
             let events = user_events(Some(&current), None, invited_address);
-            let change = Change {
-                org_id,
-                resource_id: uid,
-                events: &events,
-                before: Some(&current),
-                after: None,
-                members_added: &[],
-                members_removed: &[],
-                members_cleared: false,
-            };
-            let reactions = self.react(&change).await?;
-            let tx = self.store.begin().await?;
-            let written = async {
-                tx.delete_user(org_id, uid, current.version).await?;
-                let now = Timestamp::now();
-                tx.record_change(
-                    org_id,
-                    RT.name(),
-                    uid,
-                    &kinds(&events),
-                    now,
-                    count_delta(&events),
-                )
-                .await?;
-                reactions.write(&*tx).await?;
-                tx.commit().await
-            };
-            match written.await {
-                Ok(()) => {
-                    reactions.committed();
-                    return Ok(());
-                }
-                Err(StoreError::Stale) => pre.on_stale(attempt).await?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ScimError::precondition_failed("the resource was changed concurrently; retry").into())
+            let change = user_change(org_id, uid, &events, Some(&current), None);
+            self.commit_change(RT, &change, Timestamp::now(), async |tx| {
+                tx.delete_user(org_id, uid, current.version).await
+            })
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
-    /// Writes `record` over `current` (if still at its version), with its
-    /// change-log rows and the subscribers' reactions.
-    async fn write_user_update(&self, current: &UserRecord, record: &UserRecord) -> ScimResult<()> {
-        let events = user_events(Some(current), Some(record), invited_address);
-        let change = Change {
-            org_id: record.org_id,
-            resource_id: record.id,
-            events: &events,
-            before: Some(current),
-            after: Some(record),
-            members_added: &[],
-            members_removed: &[],
-            members_cleared: false,
-        };
-        let reactions = self.react(&change).await?;
-        let tx = self.store.begin().await?;
-        let written = async {
-            tx.update_user(record, &emails_of(&record.resource), current.version)
-                .await?;
-            tx.record_change(
-                record.org_id,
-                RT.name(),
-                record.id,
-                &kinds(&events),
-                record.updated_at,
-                count_delta(&events),
-            )
-            .await?;
-            reactions.write(&*tx).await?;
-            tx.commit().await
-        };
-        match written.await {
-            Ok(()) => {
-                reactions.committed();
-                Ok(())
-            }
-            Err(e) => Err(user_conflict(e, &record.user_name)),
-        }
+    /// The stored user, if it satisfies the precondition.
+    async fn read_user(
+        &self,
+        org_id: Uuid,
+        uid: Uuid,
+        id: &str,
+        pre: &Precondition,
+    ) -> ScimResult<UserRecord> {
+        let current = self
+            .store
+            .user_by_id(org_id, uid)
+            .await?
+            .ok_or_else(|| not_found(RT, id))?;
+        pre.check(current.version)?;
+        Ok(current)
     }
 
     /// The full JSON of a user (before projection).

@@ -323,3 +323,20 @@ fn database_names_replace_the_admin_database() {
         "postgres://p@h/x?sslmode=disable"
     );
 }
+
+/// Waits until `check` holds (every 10 ms, at most 10 s); panics naming `what`.
+#[allow(dead_code)]
+pub async fn poll<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}

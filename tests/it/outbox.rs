@@ -98,7 +98,11 @@ async fn mail_queued_during_an_smtp_outage_is_delivered_exactly_once_when_it_ret
                 .all(|i| i.status == InvitationStatus::Sent)
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Every message is marked sent: none can be sent again.
+        eventually("nothing left queued", || async {
+            app.store.queued_mail_count().await.unwrap() == 0
+        })
+        .await;
         let ids = message_ids(&sink);
         assert_eq!(ids.len(), 3, "no duplicates: {ids:?}");
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 3);
@@ -162,7 +166,11 @@ async fn two_instances_on_one_database_send_each_message_once() {
         }
         let got = sink.wait_for(30, Duration::from_secs(20)).await;
         assert_eq!(got.len(), 30, "{backend:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Every message is marked sent: none can be sent again.
+        eventually("nothing left queued", || async {
+            a.store.queued_mail_count().await.unwrap() == 0
+        })
+        .await;
         let ids = message_ids(&sink);
         assert_eq!(ids.len(), 30, "{backend:?}: no message twice");
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 30);
@@ -234,8 +242,16 @@ async fn a_crash_between_sending_and_marking_re_sends_once_with_the_same_message
             0,
             "{backend:?}: the lease holds"
         );
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        assert_eq!(worker.run_once().await.unwrap(), 1);
+        // Once the lease expires, exactly one message is claimed again.
+        let mut resent = 0;
+        for _ in 0..400 {
+            resent = worker.run_once().await.unwrap();
+            if resent > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(resent, 1);
         for _ in 0..3 {
             assert_eq!(worker.run_once().await.unwrap(), 0);
         }

@@ -6,12 +6,12 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, poll, spawn_app};
 
 #[tokio::test]
 async fn an_in_flight_request_finishes_after_shutdown_begins() {
     let mut app = spawn_app(Backend::Sqlite).await;
-    let (_, token) = app.org_with_token("Acme").await;
+    let (org, token) = app.org_with_token("Acme").await;
     let addr = app.address.trim_start_matches("http://").to_string();
     let body = br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"late@acme.example"}"#;
     let (first, rest) = body.split_at(20);
@@ -24,10 +24,19 @@ async fn an_in_flight_request_finishes_after_shutdown_begins() {
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(first).await.unwrap();
     stream.flush().await.unwrap();
-    // Let the server start reading the body, then begin shutdown.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The request is in the server once its token has been used (the
+    // first use is recorded); then shutdown begins.
+    poll("the request reached the server", || async {
+        app.tenancy.list_scim_tokens(org).await.unwrap()[0]
+            .last_used_at
+            .is_some()
+    })
+    .await;
     let server = app.begin_shutdown().expect("running");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    poll("the server stopped accepting", || async {
+        TcpStream::connect(&addr).await.is_err()
+    })
+    .await;
     stream.write_all(rest).await.unwrap();
     let mut response = String::new();
     tokio::time::timeout(

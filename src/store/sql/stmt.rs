@@ -102,33 +102,30 @@ where
         .map_err(|e| StoreError::other(std::io::Error::other(e.to_string())))
 }
 
+/// Adds an [`Arg`] to either backend's arguments (the same code for both).
+macro_rules! add_arg {
+    ($arg:expr, $args:expr) => {
+        match $arg.clone() {
+            Arg::Text(v) => add::<_, Option<String>>($args, v),
+            Arg::I16(v) => add::<_, Option<i16>>($args, v),
+            Arg::I32(v) => add::<_, Option<i32>>($args, v),
+            Arg::I64(v) => add::<_, Option<i64>>($args, v),
+            Arg::Bool(v) => add::<_, Option<bool>>($args, v),
+            Arg::Uuid(v) => add::<_, Option<Uuid>>($args, v),
+            Arg::Bytes(v) => add::<_, Option<Vec<u8>>>($args, v),
+            Arg::Time(v) => add::<_, Option<Timestamp>>($args, v),
+            Arg::Json(v) => add::<_, Option<Json<Box<RawValue>>>>($args, v.map(Json)),
+        }
+    };
+}
+
 impl Arg {
     fn add_sqlite(&self, a: &mut SqliteArguments) -> StoreResult<()> {
-        match self.clone() {
-            Arg::Text(v) => add::<_, Option<String>>(a, v),
-            Arg::I16(v) => add::<_, Option<i16>>(a, v),
-            Arg::I32(v) => add::<_, Option<i32>>(a, v),
-            Arg::I64(v) => add::<_, Option<i64>>(a, v),
-            Arg::Bool(v) => add::<_, Option<bool>>(a, v),
-            Arg::Uuid(v) => add::<_, Option<Uuid>>(a, v),
-            Arg::Bytes(v) => add::<_, Option<Vec<u8>>>(a, v),
-            Arg::Time(v) => add::<_, Option<Timestamp>>(a, v),
-            Arg::Json(v) => add::<_, Option<Json<Box<RawValue>>>>(a, v.map(Json)),
-        }
+        add_arg!(self, a)
     }
 
     fn add_pg(&self, a: &mut PgArguments) -> StoreResult<()> {
-        match self.clone() {
-            Arg::Text(v) => add::<_, Option<String>>(a, v),
-            Arg::I16(v) => add::<_, Option<i16>>(a, v),
-            Arg::I32(v) => add::<_, Option<i32>>(a, v),
-            Arg::I64(v) => add::<_, Option<i64>>(a, v),
-            Arg::Bool(v) => add::<_, Option<bool>>(a, v),
-            Arg::Uuid(v) => add::<_, Option<Uuid>>(a, v),
-            Arg::Bytes(v) => add::<_, Option<Vec<u8>>>(a, v),
-            Arg::Time(v) => add::<_, Option<Timestamp>>(a, v),
-            Arg::Json(v) => add::<_, Option<Json<Box<RawValue>>>>(a, v.map(Json)),
-        }
+        add_arg!(self, a)
     }
 }
 
