@@ -42,6 +42,7 @@ mod report;
 #[path = "bench/run.rs"]
 mod run;
 #[path = "bench/server.rs"]
+#[allow(dead_code)] // shared with examples/noisy
 mod server;
 #[path = "bench/workloads.rs"]
 mod workloads;

@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod concurrency;
 mod entra_fixtures;
+mod filter_sql;
 mod health;
 mod helpers;
 mod hostile_input;

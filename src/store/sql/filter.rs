@@ -15,13 +15,17 @@
 //! absent value is NULL, and `NOT` is `NOT COALESCE((…), FALSE)`, so negations
 //! (and `ne`) hold for resources without the attribute.
 
-use sqlx::{Postgres, QueryBuilder, Sqlite};
+use std::str::FromStr;
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use crate::store::Timestamp;
+use super::db_err;
 use crate::store::query::{
     Cond, ElemCond, Field, Literal, Multi, Op, Resource, SortKey, ValueKind,
 };
+use crate::store::{StoreResult, Timestamp};
 
 /// The SQL dialect to compile for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +135,6 @@ impl Fragment {
     }
 
     /// The SQL text with `$1`, `$2`, … for the bound values (for tests and logs).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn sql_preview(&self) -> String {
         let mut out = String::new();
         let mut n = 0;
@@ -148,7 +151,6 @@ impl Fragment {
     }
 
     /// The bound values, in order.
-    #[cfg(test)]
     pub(crate) fn binds(&self) -> Vec<&Bind> {
         let binds = self.parts.iter().filter_map(|p| match p {
             Part::Bind(b) => Some(b),
@@ -712,6 +714,94 @@ fn mentions(e: &ElemCond, name: &str) -> bool {
     }
 }
 
-#[cfg(test)]
-#[path = "filter_tests.rs"]
-mod tests;
+/// What [`explain_filter`] reports about a filter.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterPlan {
+    /// The statement explained, `$1`, `$2`, … for its bound values:
+    /// `SELECT r.id FROM <table> r WHERE r.org_id = $1 AND (<filter>)`, the
+    /// condition a list or count of the resource runs.
+    pub sql: String,
+    /// The bound values, in order, as text (a PostgreSQL JSON path as a JSON array).
+    pub binds: Vec<String>,
+    /// The backend's plan, one line per node: SQLite's `EXPLAIN QUERY PLAN`
+    /// details, or PostgreSQL's `EXPLAIN` planned with `enable_seqscan = off`
+    /// (so an index that can serve the filter shows even on a small table).
+    pub plan: Vec<String>,
+}
+
+/// For tests and operators: which index a filter uses. Compiles `cond` as
+/// a list of `resource` in organization `org_id` does, and asks the database
+/// at `url` (on a connection of its own, which writes nothing) how it would
+/// run it.
+#[doc(hidden)]
+pub async fn explain_filter(
+    url: &str,
+    resource: Resource,
+    cond: &Cond,
+    org_id: Uuid,
+) -> StoreResult<FilterPlan> {
+    let backend = if url.starts_with("sqlite:") {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    };
+    let table = match resource {
+        Resource::User => "scim_users",
+        Resource::Group => "scim_groups",
+    };
+    let mut select = Fragment::of(&format!("SELECT r.id FROM {table} r WHERE r.org_id = "));
+    select
+        .bind(Bind::Uuid(org_id))
+        .sql(" AND (")
+        .append(&compile(resource, cond, org_id, backend))
+        .sql(")");
+    let sql = select.sql_preview();
+    let binds = select.binds().into_iter().map(Bind::text).collect();
+    let plan = match backend {
+        Backend::Sqlite => {
+            let options = SqliteConnectOptions::from_str(url).map_err(db_err)?;
+            let mut conn = options.read_only(true).connect().await.map_err(db_err)?;
+            let mut qb = QueryBuilder::new("EXPLAIN QUERY PLAN ");
+            select.push_sqlite(&mut qb);
+            let rows: Vec<(i64, i64, i64, String)> = qb
+                .build_query_as()
+                .fetch_all(&mut conn)
+                .await
+                .map_err(db_err)?;
+            conn.close().await.ok();
+            rows.into_iter().map(|r| r.3).collect()
+        }
+        Backend::Postgres => {
+            let mut conn = PgConnection::connect(url).await.map_err(db_err)?;
+            sqlx::raw_sql("SET enable_seqscan = off")
+                .execute(&mut conn)
+                .await
+                .map_err(db_err)?;
+            let mut qb = QueryBuilder::new("EXPLAIN ");
+            select.push_pg(&mut qb);
+            let plan = qb
+                .build_query_scalar()
+                .fetch_all(&mut conn)
+                .await
+                .map_err(db_err)?;
+            conn.close().await.ok();
+            plan
+        }
+    };
+    Ok(FilterPlan { sql, binds, plan })
+}
+
+impl Bind {
+    /// The value as text, for [`FilterPlan::binds`].
+    fn text(&self) -> String {
+        match self {
+            Bind::Text(v) => v.clone(),
+            Bind::Real(v) => v.to_string(),
+            Bind::Bool(v) => v.to_string(),
+            Bind::Uuid(v) => v.to_string(),
+            Bind::Time(v) => v.rfc3339(),
+            Bind::TextArray(v) => serde_json::Value::from(v.clone()).to_string(),
+        }
+    }
+}

@@ -42,6 +42,8 @@ use stmt::{Stmt, Write};
 
 use super::{PoolState, Store, StoreError, StoreResult, Transaction};
 
+#[doc(hidden)]
+pub use filter::{FilterPlan, explain_filter};
 pub use pool::connect;
 
 /// A pool of one backend.
