@@ -1,15 +1,20 @@
 //! The command line: `serve` (the default), `migrate`, `config print`, and
-//! operator commands for organizations and SCIM tokens. Output meant for
+//! operator commands for organizations, SCIM tokens, invitations and SSO
+//! connections. Output meant for
 //! programs goes to stdout as JSON (or the bare token); messages go to stderr.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::config::Config;
 use crate::invitations::InvitationService;
+use crate::oidc::{SetConnection, SsoService};
+use crate::secrets::sealed::SealingKey;
 use crate::startup::{Application, redact_url, shutdown_signal};
 use crate::store::{self, DynStore};
 use crate::telemetry;
@@ -47,6 +52,53 @@ pub enum Command {
     /// Invitations.
     #[command(subcommand)]
     Invitations(InvitationsCommand),
+    /// An organization's single sign-on (OpenID Connect) connection.
+    #[command(subcommand)]
+    Sso(SsoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SsoCommand {
+    /// Set (or replace) the organization's connection; prints it as JSON,
+    /// with the redirect and back-channel logout URLs to register at the
+    /// provider.
+    Set {
+        #[arg(long)]
+        org: Uuid,
+        /// The issuer URL (https; http only for loopback addresses).
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        client_id: String,
+        /// A file holding the client secret (never given on the command line).
+        #[arg(long, value_name = "FILE")]
+        client_secret_file: PathBuf,
+        /// How a sign-in is matched to the invited person: `email` (the ID
+        /// token's verified email equals the invited email) or
+        /// `claim:CLAIM=ATTRIBUTE` (a claim equals a SCIM attribute, e.g.
+        /// `claim:oid=externalId`).
+        #[arg(long = "match", default_value = "email")]
+        match_rule: String,
+        /// Take the provider's email as verified even without
+        /// `email_verified` (only for a single-tenant issuer whose directory
+        /// the organization controls; refused for multi-tenant issuers).
+        #[arg(long)]
+        trust_email: bool,
+        /// Scopes to ask for (`openid` is always asked).
+        #[arg(long)]
+        scopes: Option<String>,
+    },
+    /// Print the organization's connection as JSON (the secret redacted).
+    Show {
+        #[arg(long)]
+        org: Uuid,
+    },
+    /// Run discovery and fetch the provider's keys; print what was found,
+    /// or which step failed and why (exit code 1).
+    Check {
+        #[arg(long)]
+        org: Uuid,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +160,9 @@ pub enum OrgCommand {
         /// Whether provisioning invites people by itself.
         #[arg(long)]
         auto_invite: Option<bool>,
+        /// Whether members may set a password beside single sign-on.
+        #[arg(long)]
+        passwords: Option<bool>,
     },
 }
 
@@ -166,6 +221,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     contact,
                     invitation_days,
                     auto_invite,
+                    passwords,
                 } => {
                     let org = tenancy
                         .update_settings(id, |s| {
@@ -181,6 +237,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             if let Some(a) = auto_invite {
                                 s.auto_invite = a;
                             }
+                            if let Some(p) = passwords {
+                                s.passwords_allowed = p;
+                            }
                         })
                         .await?;
                     println!("{}", serde_json::to_string_pretty(&org)?);
@@ -189,6 +248,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Invitations(cmd) => invitations(&config, cmd).await,
+        Command::Sso(cmd) => sso(&config, cmd).await,
         Command::ScimToken(cmd) => {
             let tenancy = TenancyService::new(open(&config).await?);
             match cmd {
@@ -237,6 +297,65 @@ async fn invitations(config: &Config, cmd: InvitationsCommand) -> anyhow::Result
             let inv = service.revoke(org, id).await?;
             eprintln!("invitation {id} revoked");
             println!("{}", serde_json::to_string_pretty(&inv)?);
+        }
+    }
+    Ok(())
+}
+
+async fn sso(config: &Config, cmd: SsoCommand) -> anyhow::Result<()> {
+    let store = open(config).await?;
+    let key = SealingKey::load(config.sso.secret_key.expose_secret(), &config.sso.key_file)
+        .context("cannot load the key that seals SSO client secrets")?;
+    let service = SsoService::new(store, Arc::new(key), config.http.public_url.as_str())?;
+    match cmd {
+        SsoCommand::Set {
+            org,
+            issuer,
+            client_id,
+            client_secret_file,
+            match_rule,
+            trust_email,
+            scopes,
+        } => {
+            let secret = std::fs::read_to_string(&client_secret_file).with_context(|| {
+                format!(
+                    "cannot read the client secret file {}",
+                    client_secret_file.display()
+                )
+            })?;
+            let view = service
+                .set_connection(
+                    org,
+                    SetConnection {
+                        issuer,
+                        client_id,
+                        client_secret: SecretString::from(secret),
+                        match_rule,
+                        trust_email,
+                        scopes,
+                    },
+                )
+                .await?;
+            eprintln!(
+                "SSO connection set for organization {org}. Register at the provider:\n  redirect URI: {}\n  back-channel logout URI: {}\n  post-logout redirect URI: {}",
+                view.redirect_uri,
+                view.backchannel_logout_uri,
+                service.signed_out_uri()
+            );
+            println!("{}", serde_json::to_string_pretty(&view)?);
+        }
+        SsoCommand::Show { org } => match service.connection(org).await? {
+            Some(view) => println!("{}", serde_json::to_string_pretty(&view)?),
+            None => anyhow::bail!("organization {org} has no SSO connection"),
+        },
+        SsoCommand::Check { org } => {
+            let report = service.check(org).await?;
+            eprintln!(
+                "discovery and keys OK: {} key(s) at {}",
+                report.keys.len(),
+                report.jwks_uri
+            );
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }
     Ok(())

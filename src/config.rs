@@ -22,7 +22,21 @@ pub struct Config {
     pub mail: MailConfig,
     pub metrics: MetricsConfig,
     pub security: SecurityConfig,
+    pub sso: SsoConfig,
     pub log: LogConfig,
+}
+
+/// Single sign-on: the key that seals client secrets, and sessions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoConfig {
+    /// 32 bytes, base64, sealing the organizations' client secrets; empty:
+    /// the key in `key_file` (generated there on first start).
+    #[serde(serialize_with = "redact")]
+    pub secret_key: SecretString,
+    pub key_file: PathBuf,
+    /// How long a sign-in session lasts.
+    pub session_hours: u32,
 }
 
 /// Where `/metrics` is served and who may read it.
@@ -261,6 +275,9 @@ impl Config {
                 "metrics.bind must differ from http.bind (leave it empty to serve /metrics there)"
                     .into(),
             ));
+        }
+        if !(1..=720).contains(&self.sso.session_hours) {
+            return Err(ConfigError("sso.session_hours must be 1 to 720".into()));
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError(

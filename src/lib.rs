@@ -4,12 +4,15 @@
 //!
 //! The crate is the server's library; `main.rs` is only the CLI around it.
 
+pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod housekeeping;
 pub mod http;
 pub mod invitations;
 pub mod mail;
+pub mod oidc;
+pub mod registration;
 pub mod scim;
 pub mod secrets;
 pub mod startup;

@@ -16,8 +16,10 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
+use crate::accounts::{MembershipSubscriber, StoredAccounts};
 use crate::config::Config;
 use crate::http::error::problem;
 use crate::http::health::{self, HealthState};
@@ -29,8 +31,11 @@ use crate::invitations::pages::{self as join_pages, JoinPages};
 use crate::invitations::{InvitationMailCompletion, InvitationService, MAIL_KIND};
 use crate::mail::outbox::{OutboxSettings, OutboxWorker};
 use crate::mail::{self, Mailer};
+use crate::oidc::SsoService;
+use crate::registration::{RegistrationPages, RegistrationService};
 use crate::scim::{self, ScimService, ScimSettings};
 use crate::secrets::password::Passwords;
+use crate::secrets::sealed::SealingKey;
 use crate::store::{self, DynStore};
 use crate::tenancy::TenancyService;
 
@@ -42,6 +47,8 @@ pub struct Services {
     pub tenancy: TenancyService,
     pub scim: ScimService,
     pub invitations: InvitationService,
+    pub sso: SsoService,
+    pub registration: RegistrationService,
     pub metrics: web::Data<Metrics>,
 }
 
@@ -99,7 +106,7 @@ impl Application {
             OutboxWorker::new(store.clone(), mailer, settings)
                 .completing(MAIL_KIND, Arc::new(InvitationMailCompletion))
         });
-        let services = Services::new(config, store, worker.as_ref().map(OutboxWorker::waker));
+        let services = Services::new(config, store, worker.as_ref().map(OutboxWorker::waker))?;
         let http = &services.config.http;
         let listener = TcpListener::bind(http.bind)
             .with_context(|| format!("cannot listen on {}", http.bind))?;
@@ -186,7 +193,11 @@ impl Application {
 impl Services {
     /// Every feature's services; `wake` is this process's outbox worker,
     /// when it runs one.
-    pub fn new(config: Config, store: DynStore, wake: Option<Arc<tokio::sync::Notify>>) -> Self {
+    pub fn new(
+        config: Config,
+        store: DynStore,
+        wake: Option<Arc<tokio::sync::Notify>>,
+    ) -> anyhow::Result<Self> {
         let tenancy = TenancyService::new(store.clone())
             .caching(Duration::from_millis(config.http.tenancy_cache_ms));
         let mut invitations = InvitationService::new(
@@ -202,16 +213,40 @@ impl Services {
             config.security.password_hash_concurrency,
             config.security.password_hashes_per_org_per_second,
         );
-        let scim = ScimService::new(store.clone(), config.http.public_url.as_str(), passwords)
-            .with_subscriber(Arc::new(invitations.clone()));
-        Services {
+        let scim = ScimService::new(
+            store.clone(),
+            config.http.public_url.as_str(),
+            passwords.clone(),
+        )
+        .with_subscriber(Arc::new(invitations.clone()))
+        .with_subscriber(Arc::new(MembershipSubscriber));
+        let key = SealingKey::load(config.sso.secret_key.expose_secret(), &config.sso.key_file)
+            .context(
+                "cannot load the key that seals SSO client secrets (sso.secret_key, sso.key_file)",
+            )?;
+        let sso = SsoService::new(
+            store.clone(),
+            Arc::new(key),
+            config.http.public_url.as_str(),
+        )
+        .context("cannot set up the OpenID Connect client")?;
+        let registration = RegistrationService::new(
+            store.clone(),
+            StoredAccounts::shared(store.clone()),
+            invitations.clone(),
+            passwords,
+            time::Duration::hours(i64::from(config.sso.session_hours)),
+        );
+        Ok(Services {
             config: Arc::new(config),
             store,
             tenancy,
             scim,
             invitations,
+            sso,
+            registration,
             metrics: web::Data::new(Metrics::new()),
-        }
+        })
     }
 }
 
@@ -228,9 +263,14 @@ fn serve(services: &Services, listener: TcpListener, with_metrics: bool) -> anyh
     let scim_settings = ScimSettings {
         public_url: http.public_url.as_str().to_string(),
     };
-    let join = JoinPages::new(
+    let secure = http.public_url.as_str().starts_with("https://");
+    let join = JoinPages::new(services.invitations.clone(), secure);
+    let registration = RegistrationPages::new(
+        services.registration.clone(),
+        services.sso.clone(),
         services.invitations.clone(),
-        http.public_url.as_str().starts_with("https://"),
+        services.store.clone(),
+        secure,
     );
     let tenancy = web::Data::new(services.tenancy.clone());
     let gate = web::Data::new(TenantGate::new(
@@ -251,6 +291,7 @@ fn serve(services: &Services, listener: TcpListener, with_metrics: bool) -> anyh
             .wrap(from_fn(middleware::observe))
             .configure(|c| health::configure(c, &health, with_metrics))
             .configure(|c| scim::configure(c, &scim, &scim_settings))
+            .configure(|c| crate::registration::pages::configure(c, &registration))
             .configure(|c| join_pages::configure(c, &join))
             .default_service(web::to(not_found))
     })
@@ -282,7 +323,6 @@ fn serve_metrics(services: &Services, listener: TcpListener) -> anyhow::Result<S
 }
 
 fn metrics_token(config: &Config) -> Option<secrecy::SecretString> {
-    use secrecy::ExposeSecret;
     let token = &config.metrics.token;
     (!token.expose_secret().is_empty()).then(|| token.clone())
 }

@@ -4,6 +4,8 @@
 //! answering the same either way, and never taking away a link the person
 //! may already hold.
 
+use uuid::Uuid;
+
 use super::service::{InvitationError, InvitationService, TOKEN_KIND};
 use crate::mail::templates::FALLBACK_PERSON;
 use crate::secrets::token;
@@ -59,6 +61,20 @@ impl InvitationService {
                 }
             }
         })
+    }
+
+    /// The organization and invitation of a join session, while it lasts.
+    pub async fn session_invitation(
+        &self,
+        secret: &str,
+    ) -> Result<Option<(Uuid, Uuid)>, InvitationError> {
+        if !token::well_formed("js", secret) {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .join_session(&token::hash(secret), Timestamp::now())
+            .await?)
     }
 
     /// The invitation behind a join session, while both are valid.

@@ -1,6 +1,7 @@
 //! The pages a person reaches from an invitation: `/join/<token>` (the token
 //! is swapped for a session cookie and leaves the URL), `/join` (welcome),
-//! and `/join/resend` ("can't find the email?"). Thin: extract, call the
+//! and `/join/resend` ("can't find the email?"); what follows the welcome
+//! is registration's (`/join/continue`, mounted before this scope). Thin: extract, call the
 //! use case in [`super::join`], render; errors leave as HTML pages.
 
 use std::sync::Arc;
@@ -19,11 +20,12 @@ use super::service::InvitationError;
 use crate::http::error::{ErrorFormat, internal};
 use crate::http::limits::RateLimiter;
 use crate::http::middleware::guard_pages;
-use crate::http::pages::{message, page, with_page_headers};
-use crate::secrets::csrf;
+use crate::http::pages::{
+    csrf_sent, form_expired, message, page, page_opening_forms_to_providers, too_many_requests,
+    with_csrf, with_page_headers,
+};
 
 const SESSION_COOKIE: &str = "onramp_join";
-pub const CSRF_COOKIE: &str = "onramp_csrf";
 
 /// What the pages need: the use cases, whether cookies are `Secure`, and
 /// the rate limits of the public form.
@@ -82,20 +84,8 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            PageError::Forbidden => message(
-                StatusCode::FORBIDDEN,
-                "Please try again",
-                &[
-                    "This form expired or was not sent from this site. Reload the page and submit it again.",
-                ],
-                false,
-            ),
-            PageError::TooMany => message(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests",
-                &["Please wait a few minutes and try again."],
-                false,
-            ),
+            PageError::Forbidden => form_expired(),
+            PageError::TooMany => too_many_requests(),
             PageError::Invitation(e) => {
                 crate::telemetry::log_internal(e);
                 internal(ErrorFormat::Page)
@@ -111,7 +101,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, pages: &JoinPages) {
         web::scope("/join")
             .wrap(from_fn(guard_pages))
             .route("", web::get().to(welcome))
-            .route("/continue", web::post().to(continue_sso))
             .route("/resend", web::get().to(resend_form))
             .route("/resend", web::post().to(resend))
             .route("/{token}", web::get().to(open_link)),
@@ -136,23 +125,8 @@ fn cookie<'a>(
         .finish()
 }
 
-/// A page carrying a fresh CSRF value, in the form and in its cookie.
-fn with_csrf(pages: &JoinPages, make: impl FnOnce(&str) -> HttpResponse) -> HttpResponse {
-    let value = csrf::new_value();
-    let mut res = make(&value);
-    let _ = res.add_cookie(&cookie(
-        pages,
-        CSRF_COOKIE,
-        value,
-        Duration::from_secs(3600),
-        SameSite::Strict,
-    ));
-    res
-}
-
-fn csrf_checked(req: &HttpRequest, form: &str) -> Result<(), PageError> {
-    let cookie = req.cookie(CSRF_COOKIE);
-    if csrf::matches(cookie.as_ref().map(|c| c.value()), form) {
+fn csrf_checked(req: &HttpRequest, form: Option<&str>) -> Result<(), PageError> {
+    if csrf_sent(req, form) {
         Ok(())
     } else {
         Err(PageError::Forbidden)
@@ -221,8 +195,8 @@ async fn welcome(pages: web::Data<JoinPages>, req: HttpRequest) -> Page {
         None => None,
     };
     Ok(match view {
-        Some(v) => with_csrf(&pages, |csrf| {
-            page(
+        Some(v) => with_csrf(&req, pages.secure, |csrf| {
+            page_opening_forms_to_providers(
                 StatusCode::OK,
                 "welcome.html",
                 minijinja::context! { csrf => csrf, ..minijinja::Value::from_serialize(&v) },
@@ -239,25 +213,8 @@ async fn welcome(pages: web::Data<JoinPages>, req: HttpRequest) -> Page {
     })
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
-async fn continue_sso(req: HttpRequest, form: Option<web::Form<CsrfForm>>) -> Page {
-    csrf_checked(&req, &form.map(|f| f.into_inner().csrf).unwrap_or_default())?;
-    Ok(message(
-        StatusCode::OK,
-        "Single sign-on comes next",
-        &[
-            "Signing in with your organization's single sign-on is not yet available on this server. Your invitation stays valid; please come back to this link later.",
-        ],
-        false,
-    ))
-}
-
-async fn resend_form(pages: web::Data<JoinPages>) -> HttpResponse {
-    with_csrf(&pages, |csrf| {
+async fn resend_form(pages: web::Data<JoinPages>, req: HttpRequest) -> HttpResponse {
+    with_csrf(&req, pages.secure, |csrf| {
         page(
             StatusCode::OK,
             "resend.html",
@@ -278,7 +235,7 @@ async fn resend(
     form: Option<web::Form<ResendForm>>,
 ) -> Page {
     let form = form.map(web::Form::into_inner);
-    csrf_checked(&req, form.as_ref().map_or("", |f| f.csrf.as_str()))?;
+    csrf_checked(&req, form.as_ref().map(|f| f.csrf.as_str()))?;
     let form = form.ok_or(PageError::Forbidden)?;
     let client = req
         .peer_addr()

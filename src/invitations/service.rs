@@ -220,6 +220,20 @@ impl InvitationService {
         Ok(InvitationView::of(inv, Timestamp::now()))
     }
 
+    /// Accepts the organization's live invitation inside the caller's
+    /// transaction (the registration that completes it), its unsent mail
+    /// cancelled; its links then say it was used. An invitation accepted, revoked or
+    /// expired meanwhile fails the transaction with `Stale`.
+    pub async fn accept_in(
+        &self,
+        tx: &dyn Transaction,
+        org_id: Uuid,
+        id: Uuid,
+    ) -> Result<(), StoreError> {
+        tx.cancel_mail(MAIL_KIND, id).await?;
+        tx.accept_invitation(org_id, id, Timestamp::now()).await
+    }
+
     /// The invitation's mail, rendered and ready to queue.
     pub(super) fn invitation_mail(
         &self,

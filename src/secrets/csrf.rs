@@ -10,6 +10,11 @@ pub fn new_value() -> String {
     token::issue("csrf").secret
 }
 
+/// Whether a cookie's value is one this server could have issued.
+pub fn well_formed(value: &str) -> bool {
+    token::well_formed("csrf", value)
+}
+
 /// Whether the form's value matches the cookie's (both present, well formed).
 pub fn matches(cookie: Option<&str>, form: &str) -> bool {
     match cookie {

@@ -5,4 +5,5 @@
 
 pub mod csrf;
 pub mod password;
+pub mod sealed;
 pub mod token;

@@ -120,6 +120,10 @@ pub trait InvitationRepo {
         token_hash: &[u8],
         at: Timestamp,
     ) -> StoreResult<()>;
+    /// Marks the organization's live, unexpired invitation accepted at
+    /// `at` (its links then say so); an invitation no longer live makes
+    /// the transaction fail with `Stale`.
+    async fn accept_invitation(&self, org_id: Uuid, id: Uuid, at: Timestamp) -> StoreResult<()>;
     /// Drops the invitation's further links.
     async fn drop_invitation_links(&self, invitation_id: Uuid) -> StoreResult<()>;
     /// Moves these pending invitations to `sent` (their mail was delivered).

@@ -6,12 +6,14 @@
 //! [`Transaction`] that offers the same repositories and commits as one unit
 //! (dropping it rolls back). Services own transactions.
 
+pub mod accounts;
 pub mod invitations;
 mod orgs;
 pub mod outbox;
 pub mod query;
 pub mod scim;
 pub mod sql;
+pub mod sso;
 mod time;
 mod tokens;
 
@@ -19,10 +21,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use accounts::AccountRepo;
 pub use invitations::InvitationRepo;
 pub use orgs::{OrgRepo, OrgSettings, Organization};
 pub use outbox::OutboxRepo;
 pub use scim::{ScimGroupRepo, ScimListRepo, ScimLogRepo, ScimUserRepo};
+pub use sso::SsoRepo;
 pub use time::Timestamp;
 pub use tokens::{ScimTokenRecord, ScimTokenRepo};
 
@@ -68,6 +72,8 @@ pub trait Repos:
     + ScimLogRepo
     + InvitationRepo
     + OutboxRepo
+    + SsoRepo
+    + AccountRepo
     + Send
     + Sync
 {
@@ -81,6 +87,8 @@ impl<T> Repos for T where
         + ScimLogRepo
         + InvitationRepo
         + OutboxRepo
+        + SsoRepo
+        + AccountRepo
         + Send
         + Sync
 {

@@ -19,7 +19,7 @@ pub struct Organization {
     pub settings: OrgSettings,
 }
 
-/// What an organization's admin sets about invitations.
+/// What an organization's admin sets about invitations and sign-in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrgSettings {
     /// Provisioning issues invitations by itself.
@@ -30,6 +30,8 @@ pub struct OrgSettings {
     pub inviter: Option<String>,
     /// Whom invited people should contact with questions.
     pub contact: Option<String>,
+    /// Members may set a password beside single sign-on.
+    pub passwords_allowed: bool,
 }
 
 impl Default for OrgSettings {
@@ -39,6 +41,7 @@ impl Default for OrgSettings {
             invitation_ttl_days: 14,
             inviter: None,
             contact: None,
+            passwords_allowed: false,
         }
     }
 }

@@ -227,3 +227,196 @@ async fn the_served_binary_answers_scim_with_a_token_made_by_the_cli_and_stops_o
         status.1
     );
 }
+
+/// Runs the binary off the async runtime (the test provider lives on it).
+async fn onramp_async(dir: &Path, args: &[&str]) -> Output {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        onramp(&dir, &args)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sso_set_show_and_check_keep_the_secret_sealed_and_say_which_step_failed() {
+    let idp = crate::idp::TestIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let org: Value = serde_json::from_str(&ok(&onramp_async(
+        dir.path(),
+        &[
+            "org",
+            "create",
+            "--name",
+            "Acme",
+            "--domain",
+            "acme.example",
+        ],
+    )
+    .await))
+    .unwrap();
+    let id = org["id"].as_str().unwrap().to_string();
+    let secret = "very-secret-client-secret-4711";
+    let secret_file = dir.path().join("client-secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let secret_path = secret_file.to_str().unwrap();
+
+    let set = onramp_async(
+        dir.path(),
+        &[
+            "sso",
+            "set",
+            "--org",
+            &id,
+            "--issuer",
+            &idp.issuer(),
+            "--client-id",
+            "onramp",
+            "--client-secret-file",
+            secret_path,
+            "--match",
+            "claim:oid=externalId",
+        ],
+    )
+    .await;
+    let printed: Value = serde_json::from_str(&ok(&set)).unwrap();
+    let stderr = String::from_utf8_lossy(&set.stderr);
+    assert_eq!(printed["client_secret"], "[redacted]");
+    assert_eq!(printed["match"], "claim:oid=externalId");
+    assert_eq!(printed["scopes"], "openid email profile");
+    assert_eq!(
+        printed["redirect_uri"],
+        "http://127.0.0.1:8080/sso/callback"
+    );
+    assert_eq!(
+        printed["backchannel_logout_uri"],
+        "http://127.0.0.1:8080/sso/backchannel-logout"
+    );
+    assert!(stderr.contains("/sso/callback"), "{stderr}");
+    assert!(!stderr.contains(secret) && !printed.to_string().contains(secret));
+
+    let show = ok(&onramp_async(dir.path(), &["sso", "show", "--org", &id]).await);
+    assert!(
+        show.contains("[redacted]") && !show.contains(secret),
+        "{show}"
+    );
+    // Sealed at rest, under a key generated into the data folder.
+    let db = std::fs::read(dir.path().join("data/onramp.db")).unwrap();
+    assert!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the client secret is not stored in the clear"
+    );
+    let key = dir.path().join("data/secret.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key file is private: {mode:o}");
+    }
+
+    let check = onramp_async(dir.path(), &["sso", "check", "--org", &id]).await;
+    let report: Value = serde_json::from_str(&ok(&check)).unwrap();
+    assert_eq!(report["issuer"], idp.issuer());
+    assert!(
+        report["jwks_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with(&idp.issuer())
+    );
+    assert!(!report["keys"].as_array().unwrap().is_empty(), "{report}");
+
+    // Refused settings, each with its reason.
+    for (args, why) in [
+        (vec!["--issuer", "http://idp.example.com"], "https"),
+        (
+            vec![
+                "--issuer",
+                "https://login.microsoftonline.com/common/v2.0",
+                "--trust-email",
+            ],
+            "multi-tenant",
+        ),
+        (
+            vec!["--issuer", "https://idp.example.com", "--match", "phone"],
+            "match",
+        ),
+    ] {
+        let mut all = vec![
+            "sso",
+            "set",
+            "--org",
+            &id,
+            "--client-id",
+            "x",
+            "--client-secret-file",
+            secret_path,
+        ];
+        all.extend(args.iter().copied());
+        let out = onramp_async(dir.path(), &all).await;
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    let missing = onramp_async(
+        dir.path(),
+        &[
+            "sso",
+            "set",
+            "--org",
+            &id,
+            "--issuer",
+            "https://idp.example.com",
+            "--client-id",
+            "x",
+            "--client-secret-file",
+            "/no/such/file",
+        ],
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("cannot read the client secret file")
+    );
+
+    // A provider that is not there: check fails and names the step.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    ok(&onramp_async(
+        dir.path(),
+        &[
+            "sso",
+            "set",
+            "--org",
+            &id,
+            "--issuer",
+            &format!("http://127.0.0.1:{dead}"),
+            "--client-id",
+            "x",
+            "--client-secret-file",
+            secret_path,
+        ],
+    )
+    .await);
+    let failed = onramp_async(dir.path(), &["sso", "check", "--org", &id]).await;
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(err.contains("discovery failed"), "{err}");
+
+    let other: Value = serde_json::from_str(&ok(&onramp_async(
+        dir.path(),
+        &["org", "create", "--name", "NoSso"],
+    )
+    .await))
+    .unwrap();
+    let none = onramp_async(
+        dir.path(),
+        &["sso", "show", "--org", other["id"].as_str().unwrap()],
+    )
+    .await;
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no SSO connection"));
+}

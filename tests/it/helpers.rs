@@ -82,6 +82,11 @@ impl TestDb {
         c.http.bind = "127.0.0.1:0".parse().expect("addr");
         c.database.url = self.url.clone();
         c.database.max_connections = 4;
+        // A fixed sealing key: no key file written, and every instance on
+        // the database opens what another sealed.
+        c.sso.secret_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+            .to_string()
+            .into();
         c
     }
 
@@ -193,6 +198,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: DynStore,
     pub tenancy: TenancyService,
+    /// Every service of the running app.
+    pub services: onramp::startup::Services,
     pub db: TestDb,
     pub mail_dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -215,6 +222,7 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestAp
     let metrics_port = app.metrics_port();
     let store = app.services().store.clone();
     let tenancy = app.services().tenancy.clone();
+    let services = app.services().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async move {
         let _ = rx.await;
@@ -228,6 +236,7 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestAp
         metrics_port,
         client,
         tenancy,
+        services,
         store,
         db,
         mail_dir,

@@ -264,6 +264,21 @@ impl<T: Exec> InvitationRepo for T {
         .await
     }
 
+    async fn accept_invitation(&self, org_id: Uuid, id: Uuid, at: Timestamp) -> StoreResult<()> {
+        self.write(
+            Stmt::new(
+                "UPDATE invitations SET status = 'accepted', accepted_at = $3, updated_at = $3 \
+                 WHERE org_id = $1 AND id = $2 AND status IN ('pending', 'sent') AND expires_at > $3",
+            )
+            .bind(org_id)
+            .bind(id)
+            .bind(at)
+            .expect_rows(1)
+            .in_order(),
+        )
+        .await
+    }
+
     async fn drop_invitation_links(&self, invitation_id: Uuid) -> StoreResult<()> {
         self.write(
             Stmt::new("DELETE FROM invitation_links WHERE invitation_id = $1").bind(invitation_id),

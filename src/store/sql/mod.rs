@@ -11,6 +11,7 @@
 //! outer one's lock forever), and so do the store's own writes: services
 //! pass the open transaction down instead.
 
+mod accounts;
 mod exec;
 pub(crate) mod filter;
 mod groups;
@@ -23,6 +24,7 @@ mod outbox;
 mod pg;
 mod pool;
 mod sqlite;
+mod sso;
 mod stmt;
 mod tokens;
 mod users;

@@ -18,6 +18,7 @@ struct OrgRow {
     invitation_ttl_days: i32,
     inviter: Option<String>,
     contact: Option<String>,
+    passwords_allowed: bool,
 }
 
 #[derive(FromRow)]
@@ -43,13 +44,13 @@ fn assemble(rows: Vec<OrgRow>, domains: Vec<DomainRow>) -> Vec<Organization> {
                 invitation_ttl_days: r.invitation_ttl_days.max(1) as u32,
                 inviter: r.inviter,
                 contact: r.contact,
+                passwords_allowed: r.passwords_allowed,
             },
         })
         .collect()
 }
 
-const ORG_COLUMNS: &str =
-    "id, name, slug, created_at, auto_invite, invitation_ttl_days, inviter, contact";
+const ORG_COLUMNS: &str = "id, name, slug, created_at, auto_invite, invitation_ttl_days, inviter, contact, passwords_allowed";
 
 #[async_trait]
 impl<T: Exec> OrgRepo for T {
@@ -136,13 +137,14 @@ impl<T: Exec> OrgRepo for T {
         let n = self
             .execute(
                 Stmt::new(
-                    "UPDATE organizations SET auto_invite = $2, invitation_ttl_days = $3, inviter = $4, contact = $5 WHERE id = $1",
+                    "UPDATE organizations SET auto_invite = $2, invitation_ttl_days = $3, inviter = $4, contact = $5, passwords_allowed = $6 WHERE id = $1",
                 )
                 .bind(id)
                 .bind(st.auto_invite)
                 .bind(st.invitation_ttl_days as i32)
                 .bind(&st.inviter)
-                .bind(&st.contact),
+                .bind(&st.contact)
+                .bind(st.passwords_allowed),
             )
             .await?;
         Ok(n == 1)
