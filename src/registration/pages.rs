@@ -499,8 +499,9 @@ async fn account(pages: web::Data<RegistrationPages>, req: HttpRequest) -> Page 
     let Some(who) = who else {
         return Ok(see_other("/login"));
     };
+    // Its sign-out form ends at the provider's end-session endpoint.
     Ok(with_csrf(&req, pages.secure, |csrf| {
-        page(
+        page_opening_forms_to_providers(
             StatusCode::OK,
             "account.html",
             minijinja::context! { csrf, ..minijinja::Value::from_serialize(&who) },
