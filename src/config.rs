@@ -62,6 +62,9 @@ pub struct SecurityConfig {
     /// Password hashes one organization may have computed per second (it
     /// waits for the rest); 0: no bound beyond one at a time.
     pub password_hashes_per_org_per_second: u32,
+    /// Sign-ins (`POST /login`) one client address (an IPv6 /64) may start
+    /// per minute.
+    pub sign_ins_per_client_per_minute: u32,
 }
 
 /// An optional socket address, written as a string ("" for none).
@@ -274,6 +277,11 @@ impl Config {
             return Err(ConfigError(
                 "metrics.bind must differ from http.bind (leave it empty to serve /metrics there)"
                     .into(),
+            ));
+        }
+        if self.security.sign_ins_per_client_per_minute == 0 {
+            return Err(ConfigError(
+                "security.sign_ins_per_client_per_minute must be at least 1".into(),
             ));
         }
         if !(1..=720).contains(&self.sso.session_hours) {

@@ -271,6 +271,7 @@ fn serve(services: &Services, listener: TcpListener, with_metrics: bool) -> anyh
         services.invitations.clone(),
         services.store.clone(),
         secure,
+        services.config.security.sign_ins_per_client_per_minute,
     );
     let tenancy = web::Data::new(services.tenancy.clone());
     let gate = web::Data::new(TenantGate::new(

@@ -1,53 +1,79 @@
 //! Limits that keep one client from taking what others need: a
-//! sliding-window rate limiter (public forms) and a per-organization gate on
+//! rate limiter (public forms) and a per-organization gate on
 //! SCIM requests in progress. Both are per process; with several instances
 //! each enforces its own.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-/// At most `limit` events per key within `window`.
+/// At most `limit` events per key in each `window` (fixed windows: a
+/// counter and the window's start per key, so memory is bounded by the
+/// number of keys, never by the limit).
 pub struct RateLimiter {
-    limit: usize,
+    limit: u32,
     window: Duration,
-    events: Mutex<HashMap<String, VecDeque<Instant>>>,
+    counts: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
+/// Keys kept at most; beyond that, expired ones are dropped, and if all are
+/// live the map starts over (a flood of distinct keys resets the limits
+/// rather than growing memory or refusing everyone).
+const MAX_KEYS: usize = 100_000;
+
 impl RateLimiter {
-    pub fn new(limit: usize, window: Duration) -> Self {
+    pub fn new(limit: u32, window: Duration) -> Self {
         RateLimiter {
             limit,
             window,
-            events: Mutex::new(HashMap::new()),
+            counts: Mutex::new(HashMap::new()),
         }
     }
 
     /// Records an event for `key`; false when the key is over its limit.
     pub fn allow(&self, key: &str) -> bool {
         let now = Instant::now();
-        let mut map = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 50_000 {
-            map.retain(|_, q| {
-                q.back()
-                    .is_some_and(|t| now.duration_since(*t) < self.window)
-            });
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_KEYS && !map.contains_key(key) {
+            map.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+            if map.len() >= MAX_KEYS {
+                tracing::warn!(
+                    keys = map.len(),
+                    "rate limiter full of live keys; starting over"
+                );
+                map.clear();
+            }
         }
-        let q = map.entry(key.to_string()).or_default();
-        while q
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            q.pop_front();
+        let (start, count) = map.entry(key.to_string()).or_insert((now, 0));
+        if now.duration_since(*start) >= self.window {
+            *start = now;
+            *count = 0;
         }
-        if q.len() >= self.limit {
+        if *count >= self.limit {
             return false;
         }
-        q.push_back(now);
+        *count += 1;
         true
+    }
+}
+
+/// The rate-limit key of a client address: an IPv4 address, or an IPv6
+/// address's /64 (one subscriber's network has all of it).
+pub fn client_key(addr: Option<std::net::SocketAddr>) -> String {
+    match addr.map(|a| a.ip()) {
+        Some(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(std::net::IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map(|v4| v4.to_string())
+            .unwrap_or_default(),
+        Some(ip) => ip.to_string(),
+        None => String::new(),
     }
 }
 
@@ -110,6 +136,28 @@ mod tests {
         assert!(l.allow("a") && l.allow("a"));
         assert!(!l.allow("a"));
         assert!(l.allow("b"));
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let key = |s: &str| client_key(Some(s.parse().unwrap()));
+        assert_eq!(
+            key("[2001:db8:1:2:aaaa::1]:443"),
+            key("[2001:db8:1:2:bbbb::9]:1")
+        );
+        assert_ne!(key("[2001:db8:1:2::1]:443"), key("[2001:db8:1:3::1]:443"));
+        assert_eq!(key("[::ffff:192.0.2.7]:80"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7:80"), "192.0.2.7");
+        assert_eq!(client_key(None), "");
+    }
+
+    #[test]
+    fn a_flood_of_distinct_keys_stays_bounded() {
+        let l = RateLimiter::new(1, Duration::from_secs(60));
+        for i in 0..(MAX_KEYS + 10) {
+            l.allow(&i.to_string());
+        }
+        assert!(l.counts.lock().unwrap().len() <= MAX_KEYS);
     }
 
     #[tokio::test]

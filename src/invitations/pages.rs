@@ -18,7 +18,7 @@ use super::InvitationService;
 use super::join::LinkState;
 use super::service::InvitationError;
 use crate::http::error::{ErrorFormat, internal};
-use crate::http::limits::RateLimiter;
+use crate::http::limits::{RateLimiter, client_key};
 use crate::http::middleware::guard_pages;
 use crate::http::pages::{
     csrf_sent, form_expired, message, page, page_opening_forms_to_providers, too_many_requests,
@@ -237,11 +237,7 @@ async fn resend(
     let form = form.map(web::Form::into_inner);
     csrf_checked(&req, form.as_ref().map(|f| f.csrf.as_str()))?;
     let form = form.ok_or(PageError::Forbidden)?;
-    let client = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    if !pages.limits.per_client.allow(&client) {
+    if !pages.limits.per_client.allow(&client_key(req.peer_addr())) {
         return Err(PageError::TooMany);
     }
     // Over the per-email limit, the answer is the same, but nothing is sent.

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::decide::Path;
 use super::service::{RegistrationError, RegistrationService};
 use crate::http::error::{ErrorFormat, internal, problem};
-use crate::http::limits::RateLimiter;
+use crate::http::limits::{RateLimiter, client_key};
 use crate::http::middleware::{guard_pages, guard_problems};
 use crate::http::pages::{
     csrf_sent, form_expired, message, page, page_opening_forms_to_providers, too_many_requests,
@@ -53,6 +53,7 @@ impl RegistrationPages {
         invitations: InvitationService,
         store: DynStore,
         secure: bool,
+        sign_ins_per_minute: u32,
     ) -> Self {
         RegistrationPages {
             registration,
@@ -60,7 +61,10 @@ impl RegistrationPages {
             invitations,
             store,
             secure,
-            limits: std::sync::Arc::new(RateLimiter::new(30, Duration::from_secs(600))),
+            limits: std::sync::Arc::new(RateLimiter::new(
+                sign_ins_per_minute,
+                Duration::from_secs(60),
+            )),
         }
     }
 }
@@ -457,11 +461,7 @@ async fn login(
 ) -> Page {
     let form = form.map(web::Form::into_inner);
     csrf_checked(&req, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
-    let client = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    if !pages.limits.allow(&client) {
+    if !pages.limits.allow(&client_key(req.peer_addr())) {
         return Err(PageError::TooMany);
     }
     let email = form

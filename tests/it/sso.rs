@@ -1131,3 +1131,26 @@ async fn provider_errors_come_back_as_pages_not_failures() {
     let back = b.get(&callback).await;
     assert_eq!(back.status, 502, "{}", back.body);
 }
+
+#[tokio::test]
+async fn sign_ins_are_rate_limited_per_client() {
+    let app = spawn_app_on(TestDb::new(Backend::Sqlite).await, |c| {
+        c.mail.outbox.enabled = false;
+        c.security.sign_ins_per_client_per_minute = 3;
+    })
+    .await;
+    let mut b = Browser::new(&app);
+    b.get("/login").await;
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(
+                b.submit("/login", &[("email", "x@nowhere.example")])
+                    .await
+                    .status,
+            );
+        }
+        v
+    };
+    assert_eq!(statuses, [200, 200, 200, 429]);
+}
