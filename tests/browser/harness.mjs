@@ -1,13 +1,15 @@
 // The black-box harness for the browser tests: starts the real onramp binary
 // on a fresh SQLite database and a free port, creates an organization and a
 // SCIM token with the binary's own CLI, provisions a user over SCIM, and reads
-// the invitation mail the folder transport writes. Knows nothing of the Rust
-// code: only the CLI, HTTP and the .eml files.
+// the invitation mail the folder transport writes, and connects the
+// organization to an OpenID provider as an administrator would. Knows nothing
+// of the Rust code: only the CLI, HTTP and the .eml files.
 
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, rmSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,6 +21,9 @@ const run = promisify(execFile);
 const here = fileURLToPath(new URL('.', import.meta.url));
 
 export const BIN = resolve(process.env.ONRAMP_BIN ?? join(here, '../../target/debug/onramp'));
+
+/** Where screenshots and server logs go: kept under target/ for CI. */
+export const ARTIFACTS = resolve(process.env.ONRAMP_BROWSER_ARTIFACTS ?? join(here, '../../target/browser-artifacts'));
 
 /** A free TCP port on 127.0.0.1 (closed again before the server binds it). */
 async function freePort() {
@@ -44,8 +49,9 @@ export async function until(what, check, ms = 10_000, every = 50) {
 
 /**
  * Starts onramp with its own database, mail folder and port. The server's log
- * goes to `<logDir>/server.log`. Call `stop()` when done (it is also killed if
- * the Node process exits first).
+ * goes to `<logDir>/server.log`. `cli(...args)` runs the binary's CLI on the
+ * same database and working directory and resolves to its standard output.
+ * Call `stop()` when done (it is also killed if the Node process exits first).
  */
 export async function startServer({ logDir }) {
   if (!existsSync(BIN)) {
@@ -112,11 +118,39 @@ export async function startServer({ logDir }) {
     await stop();
     throw e;
   }
-  return { base, port, org, scimToken, mailDir, stop };
+  return { base, port, org, scimToken, mailDir, work, cli, stop };
 }
 
-/** Creates a user over SCIM as a directory would; the server invites them. */
-export async function provisionUser(server, email) {
+/**
+ * Connects the organization to an OpenID provider (idp.mjs) as an
+ * administrator would: `onramp sso set` with a fresh client secret, the URLs
+ * it names registered as a client at the provider, then `onramp sso check`.
+ * Resolves to the connection `sso set` printed.
+ */
+export async function connectSso(server, idp, { clientId = 'onramp' } = {}) {
+  const secret = randomBytes(24).toString('base64url');
+  const secretFile = join(server.work, 'client-secret');
+  await writeFile(secretFile, secret, { mode: 0o600 });
+  const connection = JSON.parse(await server.cli(
+    'sso', 'set', '--org', server.org.id, '--issuer', idp.issuer,
+    '--client-id', clientId, '--client-secret-file', secretFile,
+  ));
+  await idp.addClient({
+    client_id: clientId,
+    client_secret: secret,
+    redirect_uris: [connection.redirect_uri],
+    post_logout_redirect_uris: [`${server.base}/signed-out`],
+    backchannel_logout_uri: connection.backchannel_logout_uri,
+  });
+  await server.cli('sso', 'check', '--org', server.org.id);
+  return connection;
+}
+
+/**
+ * Creates a user over SCIM as a directory would; the server invites them.
+ * `name` ({ givenName, familyName }) is the directory's name for them.
+ */
+export async function provisionUser(server, email, name) {
   const res = await fetch(`${server.base}/scim/v2/Users`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${server.scimToken}`, 'Content-Type': 'application/scim+json' },
@@ -124,6 +158,7 @@ export async function provisionUser(server, email) {
       schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
       userName: email,
       emails: [{ type: 'work', primary: true, value: email }],
+      ...(name ? { name: { ...name, formatted: `${name.givenName} ${name.familyName}` } } : {}),
       active: true,
     }),
   });

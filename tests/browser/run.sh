@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end tests of the invitation pages in headless Chromium against the
-# real onramp binary (see pages.test.mjs). Needs Node 20+ and Chromium at
-# /usr/bin/chromium (apt-get install chromium); a missing browser is a failure,
-# never a skip.
+# End-to-end tests in headless Chromium against the real onramp binary: the
+# test OpenID provider itself (idp.test.mjs), the invitation pages
+# (pages.test.mjs), and registration and sign-in through the provider
+# (sso.test.mjs). Needs Node 20+ and Chromium at /usr/bin/chromium
+# (apt-get install chromium); a missing browser is a failure, never a skip.
 #   ONRAMP_BIN                 the binary (default target/debug/onramp, built if missing)
 #   ONRAMP_CHROMIUM            the browser (default /usr/bin/chromium)
-#   ONRAMP_BROWSER_ARTIFACTS   where screenshots and the server log go (default a temp dir)
+#   ONRAMP_BROWSER_ARTIFACTS   where screenshots and server logs go (default
+#                              target/browser-artifacts, kept by CI)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -30,7 +32,10 @@ if [ ! -x "$bin" ]; then
 fi
 export ONRAMP_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 export ONRAMP_CHROMIUM="$chromium"
+export ONRAMP_BROWSER_ARTIFACTS="${ONRAMP_BROWSER_ARTIFACTS:-$root/target/browser-artifacts}"
+mkdir -p "$ONRAMP_BROWSER_ARTIFACTS"
+export ONRAMP_BROWSER_ARTIFACTS="$(cd "$ONRAMP_BROWSER_ARTIFACTS" && pwd)"
 
 cd tests/browser
 [ -d node_modules ] || npm ci --no-audit --no-fund
-exec node --test --test-reporter=spec pages.test.mjs
+exec node --test --test-reporter=spec idp.test.mjs pages.test.mjs sso.test.mjs
