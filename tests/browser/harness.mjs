@@ -48,18 +48,20 @@ export async function until(what, check, ms = 10_000, every = 50) {
 }
 
 /**
- * Starts onramp with its own database, mail folder and port. The server's log
- * goes to `<logDir>/server.log`. `cli(...args)` runs the binary's CLI on the
+ * Starts onramp with its own database, mail folder and port, listening on
+ * 127.0.0.1; `host` is the name in its public URL (`localhost` makes it
+ * another site than a provider on 127.0.0.1). The server's log goes to
+ * `<logDir>/server.log`. `cli(...args)` runs the binary's CLI on the
  * same database and working directory and resolves to its standard output.
  * Call `stop()` when done (it is also killed if the Node process exits first).
  */
-export async function startServer({ logDir }) {
+export async function startServer({ logDir, host = '127.0.0.1' }) {
   if (!existsSync(BIN)) {
     throw new Error(`onramp binary not found at ${BIN}: build it (cargo build --bin onramp) or set ONRAMP_BIN`);
   }
   const work = await mkdtemp(join(tmpdir(), 'onramp-browser-'));
   const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://${host}:${port}`;
   const mailDir = join(work, 'mail');
   // Only our configuration: any other ONRAMP_* variable (ONRAMP_BIN, …) would
   // be read as an unknown configuration key and stop the server.
