@@ -3,7 +3,7 @@
 //! connections. Output meant for
 //! programs goes to stdout as JSON (or the bare token); messages go to stderr.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::invitations::InvitationService;
 use crate::oidc::{SetConnection, SsoService};
+use crate::secrets::password::Passwords;
 use crate::secrets::sealed::SealingKey;
 use crate::startup::{Application, redact_url, shutdown_signal};
 use crate::store::{self, DynStore};
@@ -55,6 +56,23 @@ pub enum Command {
     /// An organization's single sign-on (OpenID Connect) connection.
     #[command(subcommand)]
     Sso(SsoCommand),
+    /// The platform's accounts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Import accounts from JSON Lines (one account per line; see README),
+    /// upserting by email: safe to run again. A bad line is reported with
+    /// its number and the rest go on; the exit code is 1 if any was refused.
+    Import {
+        /// The file ("-" reads standard input).
+        file: PathBuf,
+    },
+    /// Print an account as JSON: email, kind, organization, and its
+    /// orders, payment methods and addresses.
+    Show { email: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +267,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Invitations(cmd) => invitations(&config, cmd).await,
         Command::Sso(cmd) => sso(&config, cmd).await,
+        Command::Accounts(cmd) => accounts(&config, cmd).await,
         Command::ScimToken(cmd) => {
             let tenancy = TenancyService::new(open(&config).await?);
             match cmd {
@@ -357,6 +376,96 @@ async fn sso(config: &Config, cmd: SsoCommand) -> anyhow::Result<()> {
             );
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
+    }
+    Ok(())
+}
+
+async fn accounts(config: &Config, cmd: AccountsCommand) -> anyhow::Result<()> {
+    let store = open(config).await?;
+    match cmd {
+        AccountsCommand::Import { file } => import_accounts(config, store, &file).await,
+        AccountsCommand::Show { email } => {
+            let view = crate::accounts::show(&store, &email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account uses {email}"))?;
+            println!("{}", serde_json::to_string_pretty(&view)?);
+            Ok(())
+        }
+    }
+}
+
+async fn import_accounts(config: &Config, store: DynStore, file: &Path) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+
+    use crate::accounts::import::{ImportEvent, Importer};
+    let (input, size): (Box<dyn std::io::BufRead + Send>, Option<u64>) = if file == Path::new("-") {
+        (Box::new(std::io::BufReader::new(std::io::stdin())), None)
+    } else {
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        let size = f.metadata().ok().map(|m| m.len());
+        (
+            Box::new(std::io::BufReader::with_capacity(1 << 20, f)),
+            size,
+        )
+    };
+    // Hashing plain passwords uses every core; no per-organization rate.
+    let passwords = Passwords::bounded(config.security.password_hash_concurrency, 0);
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = match size {
+            Some(n) => indicatif::ProgressBar::new(n),
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {msg} ({elapsed})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut last_line = std::time::Instant::now();
+    let report = Importer::new(store, passwords)
+        .run(input, |event| match event {
+            ImportEvent::Refused { line, reason } => {
+                let text = format!("line {line}: {reason}");
+                match &bar {
+                    Some(b) => b.println(text),
+                    None => eprintln!("{text}"),
+                }
+            }
+            ImportEvent::Progress { report, bytes } => match &bar {
+                Some(b) => {
+                    b.set_position(bytes);
+                    b.set_message(format!(
+                        "{} accounts, {} orders",
+                        report.accounts, report.orders
+                    ));
+                }
+                None if last_line.elapsed() >= std::time::Duration::from_secs(2) => {
+                    last_line = std::time::Instant::now();
+                    eprintln!(
+                        "{} lines read, {} accounts and {} orders imported, {} lines refused",
+                        report.lines, report.accounts, report.orders, report.failed
+                    );
+                }
+                None => {}
+            },
+        })
+        .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    eprintln!(
+        "{} lines read: {} accounts and {} orders imported, {} lines refused",
+        report.lines, report.accounts, report.orders, report.failed
+    );
+    println!("{}", serde_json::to_string(&report)?);
+    if report.failed > 0 {
+        anyhow::bail!(
+            "{} lines were refused (see above); the others were imported",
+            report.failed
+        );
     }
     Ok(())
 }

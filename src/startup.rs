@@ -224,17 +224,15 @@ impl Services {
             .context(
                 "cannot load the key that seals SSO client secrets (sso.secret_key, sso.key_file)",
             )?;
-        let sso = SsoService::new(
-            store.clone(),
-            Arc::new(key),
-            config.http.public_url.as_str(),
-        )
-        .context("cannot set up the OpenID Connect client")?;
+        let key = Arc::new(key);
+        let sso = SsoService::new(store.clone(), key.clone(), config.http.public_url.as_str())
+            .context("cannot set up the OpenID Connect client")?;
         let registration = RegistrationService::new(
             store.clone(),
             StoredAccounts::shared(store.clone()),
             invitations.clone(),
             passwords,
+            key,
             time::Duration::hours(i64::from(config.sso.session_hours)),
         );
         Ok(Services {

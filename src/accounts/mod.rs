@@ -8,6 +8,8 @@
 //! deactivates or deletes has their membership suspended and their sessions
 //! ended at once; reactivation restores the membership.
 
+pub mod import;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,6 +20,7 @@ use crate::scim::events::{Change, DirectoryEvent, Reaction, Subscriber};
 use crate::store::accounts::{
     AccountKind, AccountRecord, AuditEvent, Membership, MembershipStatus,
 };
+use crate::store::history::{HistoryCounts, OrderRecord};
 use crate::store::{DynStore, Repos, StoreError, Timestamp, Transaction};
 
 /// What the registration decision needs to know about an existing account.
@@ -31,7 +34,8 @@ pub struct AccountFacts {
     pub organization: Option<Uuid>,
     /// Whether any of its orders was for personal use.
     pub personal_orders: bool,
-    pub orders: u64,
+    /// Whether it has a password (the other proof of ownership is a mailed code).
+    pub has_password: bool,
 }
 
 /// A business account to create for a person joining an organization.
@@ -63,6 +67,46 @@ pub trait AccountStore: Send + Sync {
         tx: &dyn Transaction,
         new: &NewMember,
     ) -> Result<Uuid, StoreError>;
+    /// How much the account holds.
+    async fn counts(&self, id: Uuid) -> Result<HistoryCounts, StoreError>;
+    /// Up to `limit` of the account's orders after the order id `after`, by id.
+    async fn orders(
+        &self,
+        id: Uuid,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
+    /// Migrate: the personal account with login `email` becomes a business
+    /// account and joins the organization as the directory user. An
+    /// account changed meanwhile fails the transaction (`Stale`, or a
+    /// `Conflict` on `memberships_account_id_key`).
+    async fn join_organization(
+        &self,
+        tx: &dyn Transaction,
+        id: Uuid,
+        email: &str,
+        org_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<(), StoreError>;
+    /// Moves the account's login from `from` to `to`; everything it holds
+    /// stays with it. A taken `to` is a `Conflict` on
+    /// `accounts_email_lower_key`; a login no longer `from`, `Stale`.
+    async fn move_login(
+        &self,
+        tx: &dyn Transaction,
+        id: Uuid,
+        from: &str,
+        to: &str,
+    ) -> Result<(), StoreError>;
+    /// Deregistration: the business account with login `email` leaves the
+    /// organization it belongs to (if any) and becomes a personal account.
+    async fn deregister(
+        &self,
+        tx: &dyn Transaction,
+        id: Uuid,
+        email: &str,
+        org_id: Option<Uuid>,
+    ) -> Result<(), StoreError>;
 }
 
 /// onramp's own accounts, on the store.
@@ -83,15 +127,80 @@ impl AccountStore for StoredAccounts {
             return Ok(None);
         };
         let membership = self.store.membership(a.id).await?;
+        let personal_orders = self.store.has_personal_orders(a.id).await?;
         Ok(Some(AccountFacts {
             id: a.id,
             email: a.email,
             name: a.name,
             kind: a.kind,
             organization: membership.map(|m| m.org_id),
-            personal_orders: false,
-            orders: 0,
+            personal_orders,
+            has_password: a.password_hash.is_some(),
         }))
+    }
+
+    async fn counts(&self, id: Uuid) -> Result<HistoryCounts, StoreError> {
+        self.store.history_counts(id).await
+    }
+
+    async fn orders(
+        &self,
+        id: Uuid,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        self.store.orders(id, after, limit).await
+    }
+
+    async fn join_organization(
+        &self,
+        tx: &dyn Transaction,
+        id: Uuid,
+        email: &str,
+        org_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        tx.change_account_kind(id, email, AccountKind::Personal, AccountKind::Business, now)
+            .await?;
+        tx.insert_membership(&Membership {
+            account_id: id,
+            org_id,
+            user_id: Some(user_id),
+            status: MembershipStatus::Active,
+            joined_at: now,
+        })
+        .await
+    }
+
+    async fn move_login(
+        &self,
+        tx: &dyn Transaction,
+        id: Uuid,
+        from: &str,
+        to: &str,
+    ) -> Result<(), StoreError> {
+        tx.move_login(id, from, to, Timestamp::now()).await
+    }
+
+    async fn deregister(
+        &self,
+        tx: &dyn Transaction,
+        id: Uuid,
+        email: &str,
+        org_id: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        if let Some(org) = org_id {
+            tx.leave_organization(id, org).await?;
+        }
+        tx.change_account_kind(
+            id,
+            email,
+            AccountKind::Business,
+            AccountKind::Personal,
+            Timestamp::now(),
+        )
+        .await
     }
 
     async fn account(&self, id: Uuid) -> Result<Option<AccountRecord>, StoreError> {
@@ -126,6 +235,54 @@ impl AccountStore for StoredAccounts {
         .await?;
         Ok(id)
     }
+}
+
+/// An account as `onramp accounts show` prints it.
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub kind: AccountKind,
+    pub phone: Option<String>,
+    /// The organization it is a member of.
+    pub organization: Option<Uuid>,
+    pub orders: Vec<crate::store::history::OrderRecord>,
+    pub payment_methods: Vec<crate::store::history::PaymentMethodRecord>,
+    pub addresses: Vec<crate::store::history::AddressRecord>,
+}
+
+/// The account whose login is `email`, with everything it holds.
+pub async fn show(store: &DynStore, email: &str) -> Result<Option<AccountView>, StoreError> {
+    let Some(a) = store.account_by_email(email).await? else {
+        return Ok(None);
+    };
+    let mut orders = Vec::new();
+    loop {
+        let page = store
+            .orders(
+                a.id,
+                orders.last().map(|o: &OrderRecord| o.id.as_str()),
+                10_000,
+            )
+            .await?;
+        let done = page.len() < 10_000;
+        orders.extend(page);
+        if done {
+            break;
+        }
+    }
+    Ok(Some(AccountView {
+        organization: store.membership(a.id).await?.map(|m| m.org_id),
+        payment_methods: store.payment_methods(a.id).await?,
+        addresses: store.addresses(a.id).await?,
+        orders,
+        id: a.id,
+        email: a.email,
+        name: a.name,
+        kind: a.kind,
+        phone: a.phone,
+    }))
 }
 
 /// Writes an audit event in `tx`.

@@ -42,8 +42,8 @@ fn env() -> &'static Environment<'static> {
                 include_str!("../../templates/pages/register_new.html"),
             ),
             (
-                "register_other.html",
-                include_str!("../../templates/pages/register_other.html"),
+                "register_step.html",
+                include_str!("../../templates/pages/register_step.html"),
             ),
             (
                 "account.html",

@@ -86,7 +86,13 @@ impl InvitationService {
         self
     }
 
-    pub(super) fn wake_worker(&self) {
+    /// The `From` of onramp's mail (its domain names Message-IDs).
+    pub fn mail_from(&self) -> &str {
+        &self.from
+    }
+
+    /// Wakes this process's outbox worker (after committing mail).
+    pub fn wake_worker(&self) {
         if let Some(w) = &self.wake {
             w.notify_one();
         }

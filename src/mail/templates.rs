@@ -1,6 +1,7 @@
-//! Renders the invitation email (subject, text and HTML) from the minijinja
-//! templates in `templates/mail/invitation/`, which are built into the binary
-//! so it runs from any directory.
+//! Renders onramp's mail (subject, text and HTML) from the minijinja
+//! templates in `templates/mail/` — the invitation, and a registration's
+//! one-time codes and notices — built into the binary so it runs from any
+//! directory.
 //!
 //! Values are escaped for HTML in `.html` templates; the text part is plain
 //! text. This module never sends anything and never loads assets from other
@@ -32,6 +33,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "invitation/body.html",
         include_str!("../../templates/mail/invitation/body.html"),
+    ),
+    (
+        "registration/code.txt",
+        include_str!("../../templates/mail/registration/code.txt"),
+    ),
+    (
+        "registration/code.html",
+        include_str!("../../templates/mail/registration/code.html"),
+    ),
+    (
+        "registration/notice.txt",
+        include_str!("../../templates/mail/registration/notice.txt"),
+    ),
+    (
+        "registration/notice.html",
+        include_str!("../../templates/mail/registration/notice.html"),
     ),
 ];
 
@@ -100,10 +117,74 @@ pub fn render_invitation(mail: &InvitationMail) -> Result<Rendered, MailSetupErr
         expires_at: format_expiry(mail.expires_at),
     };
     Ok(Rendered {
-        subject: one_line(&render("invitation/subject.txt", &context)?),
-        text: render("invitation/body.txt", &context)?,
-        html: render("invitation/body.html", &context)?,
+        subject: one_line(&render("invitation/subject.txt", context.to_value())?),
+        text: render("invitation/body.txt", context.to_value())?,
+        html: render("invitation/body.html", context.to_value())?,
     })
+}
+
+/// A one-time code mailed during a registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeMail {
+    pub org_name: String,
+    /// What typing it does, e.g. "prove that you own your account".
+    pub purpose: String,
+    /// Six digits.
+    pub code: String,
+    pub minutes: i64,
+    pub contact: Option<String>,
+}
+
+/// Renders a code mail. The subject does not hold the code.
+pub fn render_code(mail: &CodeMail) -> Result<Rendered, MailSetupError> {
+    let org_name = one_line(&mail.org_name);
+    let ctx = Value::from_iter([
+        ("org_name", Value::from(org_name.as_str())),
+        ("purpose", Value::from(one_line(&mail.purpose))),
+        ("code", Value::from(mail.code.as_str())),
+        ("minutes", Value::from(mail.minutes)),
+        ("contact", Value::from(contact(&mail.contact))),
+    ]);
+    Ok(Rendered {
+        subject: format!("Your {org_name} verification code"),
+        text: render("registration/code.txt", ctx.clone())?,
+        html: render("registration/code.html", ctx)?,
+    })
+}
+
+/// A notice of what a registration changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeMail {
+    pub org_name: String,
+    pub subject: String,
+    /// Paragraphs.
+    pub lines: Vec<String>,
+    pub contact: Option<String>,
+}
+
+pub fn render_notice(mail: &NoticeMail) -> Result<Rendered, MailSetupError> {
+    let subject = one_line(&mail.subject);
+    let ctx = Value::from_iter([
+        ("org_name", Value::from(one_line(&mail.org_name))),
+        ("subject", Value::from(subject.as_str())),
+        (
+            "lines",
+            Value::from(mail.lines.iter().map(|l| one_line(l)).collect::<Vec<_>>()),
+        ),
+        ("contact", Value::from(contact(&mail.contact))),
+    ]);
+    Ok(Rendered {
+        subject,
+        text: render("registration/notice.txt", ctx.clone())?,
+        html: render("registration/notice.html", ctx)?,
+    })
+}
+
+fn contact(c: &Option<String>) -> String {
+    c.as_deref()
+        .map(display_person)
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| FALLBACK_PERSON.to_string())
 }
 
 /// `14 March 2025 at 09:30 UTC`.
@@ -150,14 +231,14 @@ static ENV: LazyLock<Result<Environment<'static>, String>> = LazyLock::new(|| {
     Ok(env)
 });
 
-fn render(name: &str, context: &Context) -> Result<String, MailSetupError> {
+fn render(name: &str, context: Value) -> Result<String, MailSetupError> {
     let failed = |reason: String| MailSetupError::Template {
         name: name.to_string(),
         reason,
     };
     let env = ENV.as_ref().map_err(|e| failed(e.clone()))?;
     env.get_template(name)
-        .and_then(|t| t.render(context.to_value()))
+        .and_then(|t| t.render(context))
         .map_err(|e| failed(e.to_string()))
 }
 

@@ -74,7 +74,7 @@ mod tests {
             kind,
             organization: org,
             personal_orders,
-            orders: if personal_orders { 3 } else { 0 },
+            has_password: true,
         }
     }
 

@@ -17,13 +17,13 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::decide::Path;
+use super::path_pages as steps;
 use super::service::{RegistrationError, RegistrationService};
 use crate::http::error::{ErrorFormat, internal, problem};
 use crate::http::limits::{RateLimiter, client_key};
 use crate::http::middleware::{guard_pages, guard_problems};
 use crate::http::pages::{
-    csrf_sent, form_expired, message, page, page_opening_forms_to_providers, too_many_requests,
+    csrf_sent, form_expired, message, page_opening_forms_to_providers, too_many_requests,
     with_csrf, with_page_headers,
 };
 use crate::invitations::InvitationService;
@@ -32,7 +32,10 @@ use crate::store::DynStore;
 
 const SSO_COOKIE: &str = "onramp_sso";
 const SESSION_COOKIE: &str = "onramp_session";
-const JOIN_COOKIE: &str = "onramp_join";
+/// The invitation pages' join session.
+pub(super) const JOIN_COOKIE: &str = "onramp_join";
+/// Binds a registration in progress to the browser that signed in for it.
+pub(super) const REGISTRATION_COOKIE: &str = "onramp_reg";
 
 /// What the pages need.
 #[derive(Clone)]
@@ -155,6 +158,28 @@ impl ResponseError for PageError {
                 ],
                 false,
             ),
+            PageError::Registration(R::OutOfTurn) => message(
+                StatusCode::CONFLICT,
+                "This step is already done",
+                &[
+                    "It was done in another window, or is not due yet. Open /join/register to see where you are.",
+                ],
+                false,
+            ),
+            PageError::Registration(R::OtherBrowser) => message(
+                StatusCode::CONFLICT,
+                "This registration continues in another browser",
+                &[
+                    "You (or someone with your invitation link) signed in for it in another browser or window, and it goes on there. To continue here instead, open your invitation link again and sign in.",
+                ],
+                false,
+            ),
+            PageError::Registration(R::AccountChanged) => message(
+                StatusCode::CONFLICT,
+                "The account on your work email changed meanwhile",
+                &[again],
+                false,
+            ),
             PageError::Registration(R::Invalid(why)) => message(
                 StatusCode::BAD_REQUEST,
                 "Please check what you entered",
@@ -203,7 +228,7 @@ impl ResponseError for PageError {
     }
 }
 
-type Page = Result<HttpResponse, PageError>;
+pub(super) type Page = Result<HttpResponse, PageError>;
 
 /// The routes: registration's steps under `/join` (mount before the
 /// invitation pages' `/join` scope, whose `/join/{token}` would take them),
@@ -214,10 +239,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, pages: &RegistrationPages) {
     cfg.service(page("/join/continue").route(web::post().to(continue_sso)))
         .service(
             page("/join/register")
-                .route(web::get().to(register_form))
-                .route(web::post().to(register)),
+                .route(web::get().to(steps::register_form))
+                .route(web::post().to(steps::register)),
         )
-        .service(page("/join/start-over").route(web::post().to(start_over)))
+        .service(page("/join/start-over").route(web::post().to(steps::start_over)))
+        .service(page("/join/prove-password").route(web::post().to(steps::prove_password)))
+        .service(page("/join/send-code").route(web::post().to(steps::send_code)))
+        .service(page("/join/code").route(web::post().to(steps::enter_code)))
+        .service(page("/join/choose").route(web::post().to(steps::choose)))
+        .service(page("/join/migrate").route(web::post().to(steps::migrate)))
+        .service(page("/join/personal-email").route(web::post().to(steps::personal_email)))
+        .service(page("/join/details").route(web::post().to(steps::details)))
+        .service(page("/join/finish").route(web::post().to(steps::finish_separate)))
+        .service(page("/join/deregister/start").route(web::post().to(steps::start_deregister)))
+        .service(page("/join/deregister").route(web::post().to(steps::deregister)))
+        .service(page("/join/orders.csv").route(web::get().to(steps::orders_csv)))
         .service(page("/sso/callback").route(web::get().to(callback)))
         .service(
             page("/login")
@@ -234,7 +270,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, pages: &RegistrationPages) {
     );
 }
 
-fn cookie<'a>(
+pub(super) fn cookie<'a>(
     pages: &RegistrationPages,
     name: &'a str,
     value: String,
@@ -253,7 +289,7 @@ fn cookie<'a>(
         .finish()
 }
 
-fn expired<'a>(pages: &RegistrationPages, name: &'a str, path: &'a str) -> Cookie<'a> {
+pub(super) fn expired<'a>(pages: &RegistrationPages, name: &'a str, path: &'a str) -> Cookie<'a> {
     cookie(
         pages,
         name,
@@ -264,7 +300,7 @@ fn expired<'a>(pages: &RegistrationPages, name: &'a str, path: &'a str) -> Cooki
     )
 }
 
-fn csrf_checked(req: &HttpRequest, form: Option<&str>) -> Result<(), PageError> {
+pub(super) fn csrf_checked(req: &HttpRequest, form: Option<&str>) -> Result<(), PageError> {
     if csrf_sent(req, form) {
         Ok(())
     } else {
@@ -272,14 +308,17 @@ fn csrf_checked(req: &HttpRequest, form: Option<&str>) -> Result<(), PageError> 
     }
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     with_page_headers(HttpResponse::SeeOther())
         .insert_header((LOCATION, location))
         .finish()
 }
 
 /// The invitation of the browser's join session.
-async fn joined(pages: &RegistrationPages, req: &HttpRequest) -> Result<(Uuid, Uuid), PageError> {
+pub(super) async fn joined(
+    pages: &RegistrationPages,
+    req: &HttpRequest,
+) -> Result<(Uuid, Uuid), PageError> {
     let secret = req
         .cookie(JOIN_COOKIE)
         .ok_or(PageError::Registration(RegistrationError::NotSignedIn))?;
@@ -346,8 +385,10 @@ async fn callback(
     let spent = expired(&pages, SSO_COOKIE, "/sso");
     let arrival = arrival?;
     let mut res = if arrival.invitation_id.is_some() {
-        pages.registration.arrive(&arrival).await?;
-        see_other("/join/register")
+        let arrived = pages.registration.arrive(&arrival).await?;
+        let mut res = see_other("/join/register");
+        let _ = res.add_cookie(&steps::registration_cookie(&pages, arrived.browser_secret));
+        res
     } else {
         let session = pages.registration.sign_in(&arrival).await?;
         signed_in_response(&pages, session.secret, "/account")
@@ -356,7 +397,11 @@ async fn callback(
     Ok(res)
 }
 
-fn signed_in_response(pages: &RegistrationPages, secret: String, to: &str) -> HttpResponse {
+pub(super) fn signed_in_response(
+    pages: &RegistrationPages,
+    secret: String,
+    to: &str,
+) -> HttpResponse {
     let ttl = pages.registration.session_ttl().whole_seconds().max(0) as u64;
     with_page_headers(HttpResponse::SeeOther())
         .cookie(cookie(
@@ -369,71 +414,6 @@ fn signed_in_response(pages: &RegistrationPages, secret: String, to: &str) -> Ht
         ))
         .insert_header((LOCATION, to.to_string()))
         .finish()
-}
-
-async fn register_form(pages: web::Data<RegistrationPages>, req: HttpRequest) -> Page {
-    let (org_id, invitation) = joined(&pages, &req).await?;
-    let Some(step) = pages.registration.step(org_id, invitation).await? else {
-        return Ok(see_other("/join"));
-    };
-    Ok(with_csrf(&req, pages.secure, |csrf| match step.path {
-        Path::New => page(
-            StatusCode::OK,
-            "register_new.html",
-            minijinja::context! { csrf, ..minijinja::Value::from_serialize(&step) },
-        ),
-        _ => page(
-            StatusCode::OK,
-            "register_other.html",
-            minijinja::context! { csrf, path => step.path.as_str(), ..minijinja::Value::from_serialize(&step) },
-        ),
-    }))
-}
-
-#[derive(Deserialize)]
-struct RegisterForm {
-    csrf: Option<String>,
-    name: Option<String>,
-    password: Option<String>,
-    password_again: Option<String>,
-}
-
-async fn register(
-    pages: web::Data<RegistrationPages>,
-    req: HttpRequest,
-    form: Option<web::Form<RegisterForm>>,
-) -> Page {
-    let form = form.map(web::Form::into_inner);
-    csrf_checked(&req, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
-    let form = form.ok_or(PageError::Forbidden)?;
-    let (org_id, invitation) = joined(&pages, &req).await?;
-    let password = form.password.filter(|p| !p.is_empty());
-    if password.is_some() && password != form.password_again.filter(|p| !p.is_empty()) {
-        return Err(RegistrationError::Invalid("the two passwords differ".into()).into());
-    }
-    let session = pages
-        .registration
-        .complete_new(
-            org_id,
-            invitation,
-            form.name.as_deref().unwrap_or(""),
-            password,
-        )
-        .await?;
-    let mut res = signed_in_response(&pages, session.secret, "/account");
-    let _ = res.add_cookie(&expired(&pages, JOIN_COOKIE, "/join"));
-    Ok(res)
-}
-
-async fn start_over(
-    pages: web::Data<RegistrationPages>,
-    req: HttpRequest,
-    form: Option<web::Form<CsrfForm>>,
-) -> Page {
-    csrf_checked(&req, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
-    let (org_id, invitation) = joined(&pages, &req).await?;
-    pages.registration.start_over(org_id, invitation).await?;
-    Ok(see_other("/join"))
 }
 
 async fn login_form(pages: web::Data<RegistrationPages>, req: HttpRequest) -> HttpResponse {

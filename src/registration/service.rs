@@ -1,33 +1,39 @@
 //! Registration use cases: what happens when a person comes back from
 //! their organization's sign-in — for an invitation (the identity is
 //! matched to the invited directory user, the path decided, the progress
-//! saved per invitation) or for a later sign-in (the identity finds the
-//! account, never the email alone) — and the **new** path's one
-//! transaction. Sessions are server-side and revocable. Knows no actix.
+//! saved per invitation and bound to the browser) or for a later sign-in
+//! (the identity finds the account, never the email alone) — and the
+//! **new** path's one transaction. The other paths are in `paths.rs`.
+//! Sessions are server-side and revocable. Knows no actix.
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::decide::{Path, decide};
+use super::steps::{Progress, Refusal, Step};
 use crate::accounts::{AccountStore, NewMember, audit};
 use crate::invitations::InvitationService;
 use crate::oidc::{Arrival, Mismatch, check_match};
 use crate::scim::mapping::display_name;
 use crate::secrets::password::{PasswordError, Passwords};
+use crate::secrets::sealed::SealingKey;
 use crate::secrets::token;
 use crate::store::accounts::{AccountRecord, MembershipStatus};
 use crate::store::invitations::InvitationRecord;
 use crate::store::sso::{RegistrationRecord, SessionRecord};
-use crate::store::{DynStore, Organization, StoreError, Timestamp};
+use crate::store::{DynStore, Organization, StoreError, Timestamp, Transaction};
 
 /// The kind prefix of session tokens.
 const SESSION_KIND: &str = "ses";
+/// The kind prefix of the cookie binding a registration to its browser.
+pub const BROWSER_KIND: &str = "reg";
+/// How long saved progress lasts (and never past the invitation's expiry).
+pub const PROGRESS_TTL: time::Duration = time::Duration::days(1);
 /// The shortest password an account may have (NIST SP 800-63B).
 const MIN_PASSWORD_CHARS: usize = 8;
-/// How long saved progress lasts (and never past the invitation's expiry).
-const PROGRESS_TTL: time::Duration = time::Duration::days(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {
@@ -47,8 +53,19 @@ pub enum RegistrationError {
     NotRegistered,
     #[error("your access was suspended by your organization")]
     Suspended,
+    /// What was sent cannot be taken; the step's page says why.
     #[error("{0}")]
     Invalid(String),
+    /// The form is not this step's, or the progress moved on meanwhile.
+    #[error("this step is already done or not yet due")]
+    OutOfTurn,
+    /// The account on the work email changed while the person was on the
+    /// way (moved, joined, deleted): they start over.
+    #[error("the account on your work email changed meanwhile")]
+    AccountChanged,
+    /// The registration goes on in the browser that signed in last.
+    #[error("this registration continues in another browser")]
+    OtherBrowser,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -64,15 +81,19 @@ impl From<PasswordError> for RegistrationError {
     }
 }
 
-/// How far a registration got, saved per invitation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Progress {
-    pub path: Path,
+impl From<Refusal> for RegistrationError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::OutOfTurn => RegistrationError::OutOfTurn,
+            Refusal::Invalid(why) => RegistrationError::Invalid(why),
+        }
+    }
 }
 
 /// What the page of the current step shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepView {
+    pub step: Step,
     pub path: Path,
     pub org_name: String,
     pub email: String,
@@ -80,12 +101,37 @@ pub struct StepView {
     pub name: String,
     pub passwords_allowed: bool,
     pub contact: Option<String>,
+    /// The existing account (migrate, separate, blocked).
+    pub existing: Option<ExistingView>,
+    pub personal_email: Option<String>,
+    /// The blocking account's organization, once ownership is proved.
+    pub blocking_org: Option<String>,
+    /// A code proving ownership was mailed and is still good.
+    pub owner_code_sent: bool,
+}
+
+/// What the steps say of the account already on the work email.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExistingView {
+    pub orders: u64,
+    pub personal_orders: u64,
+    pub payment_methods: u64,
+    pub addresses: u64,
+    pub has_password: bool,
+    /// Migrate or separate, as onramp recommends.
+    pub recommended: &'static str,
 }
 
 /// A new session: the cookie value, and what the session is.
 pub struct NewSession {
     pub secret: String,
     pub record: SessionRecord,
+}
+
+/// A registration signed in for: the browser cookie that carries it on.
+pub struct Arrived {
+    pub path: Path,
+    pub browser_secret: String,
 }
 
 /// Who is signed in.
@@ -106,12 +152,21 @@ pub struct SessionView {
     pub id_token: Option<String>,
 }
 
+/// A registration as its steps find it: the live invitation, what is
+/// saved, and the progress.
+pub(super) struct Current {
+    pub inv: InvitationRecord,
+    pub reg: RegistrationRecord,
+    pub progress: Progress,
+}
+
 #[derive(Clone)]
 pub struct RegistrationService {
-    store: DynStore,
-    accounts: Arc<dyn AccountStore>,
-    invitations: InvitationService,
-    passwords: Passwords,
+    pub(super) store: DynStore,
+    pub(super) accounts: Arc<dyn AccountStore>,
+    pub(super) invitations: InvitationService,
+    pub(super) passwords: Passwords,
+    pub(super) key: Arc<SealingKey>,
     session_ttl: time::Duration,
 }
 
@@ -121,6 +176,7 @@ impl RegistrationService {
         accounts: Arc<dyn AccountStore>,
         invitations: InvitationService,
         passwords: Passwords,
+        key: Arc<SealingKey>,
         session_ttl: time::Duration,
     ) -> Self {
         RegistrationService {
@@ -128,8 +184,14 @@ impl RegistrationService {
             accounts,
             invitations,
             passwords,
+            key,
             session_ttl,
         }
+    }
+
+    /// The account service.
+    pub fn accounts(&self) -> Arc<dyn AccountStore> {
+        self.accounts.clone()
     }
 
     /// How long a session lasts.
@@ -138,7 +200,7 @@ impl RegistrationService {
     }
 
     /// The organization's live invitation, or `NoInvitation`.
-    async fn live_invitation(
+    pub(super) async fn live_invitation(
         &self,
         org_id: Uuid,
         id: Uuid,
@@ -154,7 +216,7 @@ impl RegistrationService {
         Ok(inv)
     }
 
-    async fn org(&self, id: Uuid) -> Result<Organization, RegistrationError> {
+    pub(super) async fn org(&self, id: Uuid) -> Result<Organization, RegistrationError> {
         self.store
             .org_by_id(id)
             .await?
@@ -163,8 +225,10 @@ impl RegistrationService {
 
     /// A person came back from the organization's sign-in for an
     /// invitation: checks they are the invited person, decides the path,
-    /// and saves where they are.
-    pub async fn arrive(&self, arrival: &Arrival) -> Result<Path, RegistrationError> {
+    /// and saves where they are, bound to this browser. Signing in again
+    /// as the same identity resumes where they left off (from any browser:
+    /// the sign-in is the proof).
+    pub async fn arrive(&self, arrival: &Arrival) -> Result<Arrived, RegistrationError> {
         let invitation = arrival
             .invitation_id
             .ok_or(RegistrationError::NoInvitation)?;
@@ -191,9 +255,21 @@ impl RegistrationService {
         }
         let existing = self.accounts.facts_by_email(&inv.email).await?;
         let path = decide(inv.org_id, existing.as_ref());
+        let account_id = existing.as_ref().map(|a| a.id);
         let now = Timestamp::now();
-        let progress = serde_json::to_string(&Progress { path })
-            .map_err(|e| RegistrationError::Store(StoreError::other(e)))?;
+        let saved = self.saved(&inv).await?;
+        let progress = match saved.as_ref().map(|r| (r, progress_of(r))) {
+            Some((r, Ok(p)))
+                if r.issuer == id.issuer
+                    && r.subject == id.subject
+                    && p.path == path
+                    && p.account_id == account_id =>
+            {
+                p
+            }
+            _ => Progress::new(path, account_id),
+        };
+        let browser = token::issue(BROWSER_KIND);
         self.store
             .put_registration(&RegistrationRecord {
                 invitation_id: inv.id,
@@ -203,42 +279,17 @@ impl RegistrationService {
                 sid: id.sid.clone(),
                 id_token: Some(id.id_token.clone()),
                 email: inv.email.clone(),
-                progress,
-                created_at: now,
+                progress: to_json(&progress)?,
+                created_at: saved.as_ref().map_or(now, |r| r.created_at),
                 updated_at: now,
                 expires_at: inv.expires_at.min(now.plus(PROGRESS_TTL)),
+                browser_hash: Some(browser.hash),
             })
             .await?;
-        Ok(path)
-    }
-
-    /// The saved registration of the invitation, and what its step shows.
-    pub async fn step(
-        &self,
-        org_id: Uuid,
-        invitation_id: Uuid,
-    ) -> Result<Option<StepView>, RegistrationError> {
-        let inv = self.live_invitation(org_id, invitation_id).await?;
-        let Some(reg) = self.saved(&inv).await? else {
-            return Ok(None);
-        };
-        let org = self.org(org_id).await?;
-        let progress: Progress = serde_json::from_str(&reg.progress)
-            .map_err(|e| RegistrationError::Store(StoreError::other(e)))?;
-        let user = self.store.user_by_id(org_id, inv.user_id).await?;
-        let name = user
-            .as_ref()
-            .and_then(|u| display_name(&u.resource))
-            .or(inv.recipient_name.clone())
-            .unwrap_or_default();
-        Ok(Some(StepView {
-            path: progress.path,
-            org_name: org.name,
-            email: inv.email,
-            name,
-            passwords_allowed: org.settings.passwords_allowed,
-            contact: org.settings.contact.or(org.settings.inviter),
-        }))
+        Ok(Arrived {
+            path,
+            browser_secret: browser.secret,
+        })
     }
 
     async fn saved(
@@ -252,6 +303,109 @@ impl RegistrationService {
             .filter(|r| r.org_id == inv.org_id && r.expires_at > Timestamp::now()))
     }
 
+    /// The registration of the invitation: `None` when nobody signed in
+    /// for it yet (the welcome page is next), `OtherBrowser` when another
+    /// browser did.
+    pub(super) async fn current(
+        &self,
+        org_id: Uuid,
+        invitation_id: Uuid,
+        browser: Option<&str>,
+    ) -> Result<Option<Current>, RegistrationError> {
+        let inv = self.live_invitation(org_id, invitation_id).await?;
+        let Some(reg) = self.saved(&inv).await? else {
+            return Ok(None);
+        };
+        let bound = match (browser, &reg.browser_hash) {
+            (Some(b), Some(h)) if token::well_formed(BROWSER_KIND, b) => {
+                bool::from(token::hash(b).ct_eq(h))
+            }
+            _ => false,
+        };
+        if !bound {
+            return Err(RegistrationError::OtherBrowser);
+        }
+        let progress = progress_of(&reg)?;
+        Ok(Some(Current { inv, reg, progress }))
+    }
+
+    /// [`current`](Self::current), or `NotSignedIn`.
+    pub(super) async fn signed_in_for(
+        &self,
+        org_id: Uuid,
+        invitation_id: Uuid,
+        browser: Option<&str>,
+    ) -> Result<Current, RegistrationError> {
+        self.current(org_id, invitation_id, browser)
+            .await?
+            .ok_or(RegistrationError::NotSignedIn)
+    }
+
+    /// The saved registration of the invitation, and what its step shows.
+    pub async fn step(
+        &self,
+        org_id: Uuid,
+        invitation_id: Uuid,
+        browser: Option<&str>,
+    ) -> Result<Option<StepView>, RegistrationError> {
+        let Some(c) = self.current(org_id, invitation_id, browser).await? else {
+            return Ok(None);
+        };
+        let org = self.org(org_id).await?;
+        let user = self.store.user_by_id(org_id, c.inv.user_id).await?;
+        let name = user
+            .as_ref()
+            .and_then(|u| display_name(&u.resource))
+            .or(c.inv.recipient_name.clone())
+            .unwrap_or_default();
+        let p = &c.progress;
+        let (existing, blocking_org) = match p.account_id {
+            Some(id) => {
+                let facts = self.accounts.facts_by_email(&c.inv.email).await?;
+                let counts = self.accounts.counts(id).await?;
+                let blocking_org = match facts.as_ref().and_then(|f| f.organization) {
+                    Some(o) if p.owner_proved && p.path == Path::Blocked => {
+                        self.store.org_by_id(o).await?.map(|o| o.name)
+                    }
+                    _ => None,
+                };
+                let view = ExistingView {
+                    orders: counts.orders,
+                    personal_orders: counts.personal_orders,
+                    payment_methods: counts.payment_methods,
+                    addresses: counts.addresses,
+                    has_password: facts.as_ref().is_some_and(|f| f.has_password),
+                    recommended: if counts.personal_orders > 0 {
+                        "separate"
+                    } else {
+                        "migrate"
+                    },
+                };
+                (Some(view), blocking_org)
+            }
+            None => (None, None),
+        };
+        let owner_code_sent = p.step() == Step::ProveOwnership
+            && self
+                .store
+                .code(c.inv.id, crate::store::history::CodePurpose::Owner)
+                .await?
+                .is_some_and(|code| code.expires_at > Timestamp::now());
+        Ok(Some(StepView {
+            owner_code_sent,
+            step: p.step(),
+            path: p.path,
+            org_name: org.name,
+            email: c.inv.email.clone(),
+            name: p.details.as_ref().map_or(name, |d| d.name.clone()),
+            passwords_allowed: org.settings.passwords_allowed,
+            contact: org.settings.contact.or(org.settings.inviter),
+            existing,
+            personal_email: p.personal_email.clone(),
+            blocking_org,
+        }))
+    }
+
     /// Abandons the registration of the invitation: nothing of it is left.
     pub async fn start_over(
         &self,
@@ -259,8 +413,31 @@ impl RegistrationService {
         invitation_id: Uuid,
     ) -> Result<(), RegistrationError> {
         let inv = self.live_invitation(org_id, invitation_id).await?;
-        self.store.delete_registration(inv.id).await?;
+        let tx = self.store.begin().await?;
+        tx.delete_codes(inv.id).await?;
+        tx.delete_registration(inv.id).await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// A password for a new account: where the organization allows
+    /// passwords, 8 to 256 characters, hashed; none otherwise.
+    pub(super) async fn new_password(
+        &self,
+        org: &Organization,
+        password: Option<String>,
+    ) -> Result<Option<String>, RegistrationError> {
+        match password.filter(|p| !p.is_empty()) {
+            None => Ok(None),
+            Some(_) if !org.settings.passwords_allowed => Err(RegistrationError::Invalid(format!(
+                "{} signs in with single sign-on only: no password is set",
+                org.name
+            ))),
+            Some(p) if p.chars().count() < MIN_PASSWORD_CHARS => Err(RegistrationError::Invalid(
+                format!("a password must have at least {MIN_PASSWORD_CHARS} characters"),
+            )),
+            Some(p) => Ok(Some(self.passwords.hash(org.id, p).await?)),
+        }
     }
 
     /// The **new** path's last step, in one transaction: the account (a
@@ -271,48 +448,26 @@ impl RegistrationService {
         &self,
         org_id: Uuid,
         invitation_id: Uuid,
+        browser: Option<&str>,
         name: &str,
         password: Option<String>,
     ) -> Result<NewSession, RegistrationError> {
-        let inv = self.live_invitation(org_id, invitation_id).await?;
-        let reg = self
-            .saved(&inv)
-            .await?
-            .ok_or(RegistrationError::NotSignedIn)?;
-        let progress: Progress = serde_json::from_str(&reg.progress)
-            .map_err(|e| RegistrationError::Store(StoreError::other(e)))?;
-        if progress.path != Path::New {
-            return Err(RegistrationError::Invalid(
-                "this invitation is not on the new-account path".into(),
-            ));
+        let c = self.signed_in_for(org_id, invitation_id, browser).await?;
+        if c.progress.step() != Step::NewAccount {
+            return Err(RegistrationError::OutOfTurn);
         }
         let name = checked_name(name)?;
         let org = self.org(org_id).await?;
-        let password_hash = match password.filter(|p| !p.is_empty()) {
-            Some(_) if !org.settings.passwords_allowed => {
-                return Err(RegistrationError::Invalid(format!(
-                    "{} signs in with single sign-on only: no password is set",
-                    org.name
-                )));
-            }
-            Some(p) if p.chars().count() < MIN_PASSWORD_CHARS => {
-                return Err(RegistrationError::Invalid(format!(
-                    "a password must have at least {MIN_PASSWORD_CHARS} characters"
-                )));
-            }
-            Some(p) => Some(self.passwords.hash(org_id, p).await?),
-            None => None,
-        };
-        let (secret, session) = self.new_session(org_id, &reg);
-        let tx = self.store.begin().await?;
-        let done = async {
+        let password_hash = self.new_password(&org, password).await?;
+        let inv = &c.inv;
+        self.finish(&c, "new", async |tx: &dyn Transaction| {
             let account = self
                 .accounts
                 .create_member(
-                    &*tx,
+                    tx,
                     &NewMember {
                         email: inv.email.clone(),
-                        name: name.clone(),
+                        name,
                         password_hash,
                         phone: None,
                         org_id,
@@ -320,19 +475,49 @@ impl RegistrationService {
                     },
                 )
                 .await?;
+            Ok((account, serde_json::json!({})))
+        })
+        .await
+    }
+
+    /// Ends a path in one transaction: `work` (the path's own writes; it
+    /// names the account that joins and what the audit event adds), then
+    /// the identity bound, the invitation accepted, the audit event, the
+    /// progress and codes gone, and a session. Anything failing leaves
+    /// everything as it was; a conflict or a lost race comes back as what
+    /// it means for the person.
+    pub(super) async fn finish(
+        &self,
+        c: &Current,
+        path: &'static str,
+        work: impl AsyncFnOnce(&dyn Transaction) -> Result<(Uuid, serde_json::Value), StoreError>,
+    ) -> Result<NewSession, RegistrationError> {
+        let (secret, session) = self.new_session(c.inv.org_id, &c.reg);
+        let org_id = c.inv.org_id;
+        let reg = &c.reg;
+        let done = async {
+            let tx = self.store.begin().await?;
+            let (account, detail) = work(&*tx).await?;
             tx.bind_identity(&reg.issuer, &reg.subject, account, org_id, Timestamp::now())
                 .await?;
-            self.invitations.accept_in(&*tx, org_id, inv.id).await?;
+            self.invitations.accept_in(&*tx, org_id, c.inv.id).await?;
+            let mut detail = detail;
+            if let Some(d) = detail.as_object_mut() {
+                d.insert("path".into(), path.into());
+                d.insert("issuer".into(), reg.issuer.clone().into());
+                d.insert("invitation".into(), c.inv.id.to_string().into());
+            }
             audit(
                 &*tx,
                 Some(org_id),
                 Some(account),
-                &inv.email,
+                &c.inv.email,
                 "registration.completed",
-                serde_json::json!({"path": "new", "issuer": reg.issuer, "invitation": inv.id}),
+                detail,
             )
             .await?;
-            tx.delete_registration(inv.id).await?;
+            tx.delete_codes(c.inv.id).await?;
+            tx.delete_registration(c.inv.id).await?;
             let session = SessionRecord {
                 account_id: account,
                 ..session
@@ -341,21 +526,33 @@ impl RegistrationService {
             tx.commit().await?;
             Ok::<_, StoreError>(session)
         };
-        match done.await {
+        let result = match done.await {
             Ok(record) => Ok(NewSession { secret, record }),
-            Err(StoreError::Conflict { constraint }) if constraint.starts_with("accounts_") => {
-                Err(RegistrationError::AccountTaken)
-            }
-            Err(StoreError::Conflict { constraint })
-                if constraint.starts_with("sso_identities") =>
-            {
-                Err(RegistrationError::IdentityTaken)
-            }
-            Err(StoreError::Conflict { constraint }) if constraint.starts_with("memberships") => {
-                Err(RegistrationError::AlreadyAccepted)
-            }
-            Err(StoreError::Stale) => Err(RegistrationError::AlreadyAccepted),
+            // Another tab or instance finished this invitation first, or
+            // the email or identity was taken meanwhile.
+            Err(StoreError::Conflict { constraint }) => Err(match self.why_stale(c).await {
+                RegistrationError::AccountChanged if constraint.starts_with("accounts_") => {
+                    RegistrationError::AccountTaken
+                }
+                RegistrationError::AccountChanged if constraint.starts_with("sso_identities") => {
+                    RegistrationError::IdentityTaken
+                }
+                other => other,
+            }),
+            Err(StoreError::Stale) => Err(self.why_stale(c).await),
             Err(e) => Err(e.into()),
+        };
+        self.invitations.wake_worker();
+        result
+    }
+
+    /// What a lost race at the end of a path means: the invitation was
+    /// accepted (or withdrawn) meanwhile, or the account changed.
+    async fn why_stale(&self, c: &Current) -> RegistrationError {
+        match self.live_invitation(c.inv.org_id, c.inv.id).await {
+            Err(RegistrationError::NoInvitation) => RegistrationError::AlreadyAccepted,
+            Err(e) => e,
+            Ok(_) => RegistrationError::AccountChanged,
         }
     }
 
@@ -474,8 +671,16 @@ impl RegistrationService {
     }
 }
 
+fn to_json(p: &Progress) -> Result<String, RegistrationError> {
+    serde_json::to_string(p).map_err(|e| StoreError::other(e).into())
+}
+
+pub(super) fn progress_of(r: &RegistrationRecord) -> Result<Progress, RegistrationError> {
+    serde_json::from_str(&r.progress).map_err(|e| StoreError::other(e).into())
+}
+
 /// A display name: 1 to 200 characters, no control characters.
-fn checked_name(raw: &str) -> Result<String, RegistrationError> {
+pub(super) fn checked_name(raw: &str) -> Result<String, RegistrationError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(RegistrationError::Invalid(

@@ -13,6 +13,7 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +28,12 @@ pub enum SealError {
     Random,
 }
 
-/// The instance key.
-pub struct SealingKey(LessSafeKey);
+/// The instance key: it seals secrets, and (a key derived from it) MACs
+/// one-time codes.
+pub struct SealingKey {
+    aead: LessSafeKey,
+    mac: hmac::Key,
+}
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,7 +60,21 @@ impl SealingKey {
         }
         let key = UnboundKey::new(&CHACHA20_POLY1305, bytes)
             .map_err(|_| SealError::BadKey("rejected".into()))?;
-        Ok(SealingKey(LessSafeKey::new(key)))
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, bytes),
+            b"onramp one-time code MAC key",
+        );
+        Ok(SealingKey {
+            aead: LessSafeKey::new(key),
+            mac: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+        })
+    }
+
+    /// HMAC-SHA256 of `data` under the instance's MAC key: what a one-time
+    /// code is stored as (a 6-digit code's plain hash would fall to a
+    /// million guesses; its MAC needs the key too).
+    pub fn mac(&self, data: &[u8]) -> Vec<u8> {
+        hmac::sign(&self.mac, data).as_ref().to_vec()
     }
 
     /// `nonce || ciphertext || tag` of `plain`, bound to `owner`.
@@ -65,7 +84,7 @@ impl SealingKey {
             .fill(&mut nonce)
             .map_err(|_| SealError::Random)?;
         let mut body = plain.to_vec();
-        self.0
+        self.aead
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(owner),
@@ -86,7 +105,7 @@ impl SealingKey {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Open)?;
         let mut body = body.to_vec();
         let plain = self
-            .0
+            .aead
             .open_in_place(nonce, Aad::from(owner), &mut body)
             .map_err(|_| SealError::Open)?;
         Ok(plain.to_vec())
@@ -149,6 +168,16 @@ mod tests {
             sealed,
             "fresh nonce"
         );
+    }
+
+    #[test]
+    fn macs_depend_on_the_key_and_the_data() {
+        let key = SealingKey::from_bytes(&[7; 32]).unwrap();
+        assert_eq!(key.mac(b"123456").len(), 32);
+        assert_eq!(key.mac(b"123456"), key.mac(b"123456"));
+        assert_ne!(key.mac(b"123456"), key.mac(b"123457"));
+        let other = SealingKey::from_bytes(&[8; 32]).unwrap();
+        assert_ne!(key.mac(b"123456"), other.mac(b"123456"));
     }
 
     #[test]

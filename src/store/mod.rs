@@ -7,6 +7,7 @@
 //! (dropping it rolls back). Services own transactions.
 
 pub mod accounts;
+pub mod history;
 pub mod invitations;
 mod orgs;
 pub mod outbox;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use accounts::AccountRepo;
+pub use history::HistoryRepo;
 pub use invitations::InvitationRepo;
 pub use orgs::{OrgRepo, OrgSettings, Organization};
 pub use outbox::OutboxRepo;
@@ -74,6 +76,7 @@ pub trait Repos:
     + OutboxRepo
     + SsoRepo
     + AccountRepo
+    + HistoryRepo
     + Send
     + Sync
 {
@@ -89,6 +92,7 @@ impl<T> Repos for T where
         + OutboxRepo
         + SsoRepo
         + AccountRepo
+        + HistoryRepo
         + Send
         + Sync
 {

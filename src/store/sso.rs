@@ -68,6 +68,8 @@ pub struct RegistrationRecord {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The SHA-256 of the cookie of the browser that signed in for it.
+    pub browser_hash: Option<Vec<u8>>,
 }
 
 #[async_trait]
@@ -130,6 +132,15 @@ pub trait SsoRepo {
     ) -> StoreResult<bool>;
 
     async fn put_registration(&self, r: &RegistrationRecord) -> StoreResult<()>;
+    /// Replaces the registration's progress if it is still `old`; else the
+    /// transaction fails with `Stale` (another tab moved it on).
+    async fn update_progress(
+        &self,
+        invitation_id: Uuid,
+        old: &str,
+        new: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
     async fn registration(&self, invitation_id: Uuid) -> StoreResult<Option<RegistrationRecord>>;
     async fn delete_registration(&self, invitation_id: Uuid) -> StoreResult<()>;
 

@@ -19,6 +19,7 @@ mod join_pages;
 mod mail;
 mod okta_spec;
 mod outbox;
+mod paths;
 mod scim_bulk;
 mod scim_crud;
 mod scim_query;

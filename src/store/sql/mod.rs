@@ -15,6 +15,7 @@ mod accounts;
 mod exec;
 pub(crate) mod filter;
 mod groups;
+mod history;
 mod invitations;
 mod list;
 mod log;

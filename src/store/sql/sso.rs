@@ -43,7 +43,7 @@ const LOGIN_STATE: &str =
     "state_hash, browser_hash, org_id, invitation_id, nonce, pkce_verifier, created_at, expires_at";
 const SESSION: &str =
     "id_hash, account_id, org_id, issuer, subject, sid, id_token, created_at, expires_at";
-const REGISTRATION: &str = "invitation_id, org_id, issuer, subject, sid, id_token, email, progress, created_at, updated_at, expires_at";
+const REGISTRATION: &str = "invitation_id, org_id, issuer, subject, sid, id_token, email, progress, created_at, updated_at, expires_at, browser_hash";
 
 #[async_trait]
 impl<T: Exec> SsoRepo for T {
@@ -256,10 +256,11 @@ impl<T: Exec> SsoRepo for T {
     async fn put_registration(&self, r: &RegistrationRecord) -> StoreResult<()> {
         self.write(
             Stmt::new(format!(
-                "INSERT INTO registrations ({REGISTRATION}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                "INSERT INTO registrations ({REGISTRATION}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                  ON CONFLICT (invitation_id) DO UPDATE SET org_id = EXCLUDED.org_id, issuer = EXCLUDED.issuer, \
                  subject = EXCLUDED.subject, sid = EXCLUDED.sid, id_token = EXCLUDED.id_token, email = EXCLUDED.email, \
-                 progress = EXCLUDED.progress, updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at"
+                 progress = EXCLUDED.progress, updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at, \
+                 browser_hash = EXCLUDED.browser_hash"
             ))
             .bind(r.invitation_id)
             .bind(r.org_id)
@@ -271,7 +272,28 @@ impl<T: Exec> SsoRepo for T {
             .bind(&r.progress)
             .bind(r.created_at)
             .bind(r.updated_at)
-            .bind(r.expires_at),
+            .bind(r.expires_at)
+            .bind(&r.browser_hash),
+        )
+        .await
+    }
+
+    async fn update_progress(
+        &self,
+        invitation_id: Uuid,
+        old: &str,
+        new: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(
+            Stmt::new(
+                "UPDATE registrations SET progress = $3, updated_at = $4 WHERE invitation_id = $1 AND progress = $2",
+            )
+            .bind(invitation_id)
+            .bind(old)
+            .bind(new)
+            .bind(at)
+            .expect_rows(1),
         )
         .await
     }
