@@ -1,5 +1,6 @@
 //! Periodic clean-up of what expires: join sessions, sign-in states,
-//! sessions, saved registrations and remembered logout tokens. Bounded: each round deletes at most
+//! sessions, saved registrations, remembered logout tokens and one-time
+//! codes. Bounded: each round deletes at most
 //! a batch per kind, so it never holds the database long.
 
 use std::time::Duration;
@@ -30,5 +31,7 @@ pub async fn run(store: DynStore, every: Duration, mut shutdown: watch::Receiver
 /// One round; returns how many rows went.
 pub async fn purge(store: &DynStore) -> Result<u64, crate::store::StoreError> {
     let now = Timestamp::now();
-    Ok(store.purge_join_sessions(now, BATCH).await? + store.purge_expired_sso(now, BATCH).await?)
+    Ok(store.purge_join_sessions(now, BATCH).await?
+        + store.purge_expired_sso(now, BATCH).await?
+        + store.purge_codes(now, BATCH).await?)
 }

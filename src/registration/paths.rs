@@ -152,6 +152,17 @@ impl RegistrationService {
                     PASSWORD_LOCK,
                 )
                 .await?;
+            let tx = self.store.begin().await?;
+            audit(
+                &*tx,
+                Some(c.inv.org_id),
+                Some(facts.id),
+                &c.inv.email,
+                "registration.password_failed",
+                serde_json::json!({"failures": f.failures, "locked": f.locked_until.is_some_and(|u| u > now)}),
+            )
+            .await?;
+            tx.commit().await?;
             if let Some(until) = f.locked_until.filter(|u| *u > now) {
                 return Err(locked(until));
             }
@@ -308,6 +319,17 @@ impl RegistrationService {
         }
         let mac = self.code_mac(c.inv.id, purpose, &typed);
         if !bool::from(mac.ct_eq(&record.code_mac)) {
+            let tx = self.store.begin().await?;
+            audit(
+                &*tx,
+                Some(c.inv.org_id),
+                c.progress.account_id,
+                &c.inv.email,
+                "registration.code_failed",
+                serde_json::json!({"purpose": purpose.as_str(), "attempt": record.attempts + 1}),
+            )
+            .await?;
+            tx.commit().await?;
             let left = (CODE_ATTEMPTS - record.attempts - 1).max(0);
             return Err(invalid(if left == 0 {
                 format!("That code is not right. {ask_again}")

@@ -398,12 +398,13 @@ mod tests {
         // A typo can be fixed before the code is entered.
         let p = p.personal_email("pat@home.example".into()).unwrap();
         assert_eq!(
-            p.clone().details(Details {
-                name: "x".into(),
-                phone: None,
-                password_hash: None
-            })
-            .err(),
+            p.clone()
+                .details(Details {
+                    name: "x".into(),
+                    phone: None,
+                    password_hash: None
+                })
+                .err(),
             Some(Refusal::OutOfTurn)
         );
         let p = p.personal_verified().unwrap();

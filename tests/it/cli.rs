@@ -420,3 +420,95 @@ async fn sso_set_show_and_check_keep_the_secret_sealed_and_say_which_step_failed
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("no SSO connection"));
 }
+
+#[test]
+fn accounts_import_is_per_line_safe_to_repeat_and_show_prints_what_an_account_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/accounts.jsonl");
+    let first = onramp(dir.path(), &["accounts", "import", seed]);
+    let report: Value = serde_json::from_str(&ok(&first)).unwrap();
+    assert_eq!(report["accounts"], 3, "{report}");
+    assert_eq!(report["orders"], 6);
+    assert_eq!(report["failed"], 0);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        stderr.contains("3 accounts and 6 orders imported"),
+        "{stderr}"
+    );
+    let shown = ok(&onramp(
+        dir.path(),
+        &["accounts", "show", "SAM@example.com"],
+    ));
+    let sam: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(sam["email"], "sam@example.com");
+    assert_eq!(sam["kind"], "personal");
+    assert_eq!(sam["organization"], Value::Null);
+    assert_eq!(sam["orders"].as_array().unwrap().len(), 3);
+    for list in ["orders", "payment_methods", "addresses"] {
+        assert!(
+            sam[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["id"].is_string()),
+            "{list} items have ids: {sam}"
+        );
+    }
+    assert!(
+        !shown.contains("password"),
+        "no password or hash is printed"
+    );
+    // Again: the same accounts, nothing doubled.
+    let again: Value =
+        serde_json::from_str(&ok(&onramp(dir.path(), &["accounts", "import", seed]))).unwrap();
+    assert_eq!(again, report);
+    let shown_again = ok(&onramp(
+        dir.path(),
+        &["accounts", "show", "sam@example.com"],
+    ));
+    assert_eq!(shown_again, shown, "running twice changes nothing");
+
+    // Bad lines are reported by number; the others are imported.
+    let org: Value = serde_json::from_str(&ok(&onramp(
+        dir.path(),
+        &["org", "create", "--name", "Acme"],
+    )))
+    .unwrap();
+    let org_id = org["id"].as_str().unwrap();
+    let file = dir.path().join("mixed.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{{\"email\": \"ok1@example.net\", \"name\": \"One\", \"kind\": \"personal\"}}\n\
+             {{not json\n\
+             \n\
+             {{\"email\": \"bad@example.net\", \"name\": \"Bad\", \"kind\": \"personal\", \"orders\": [{{\"id\": \"X\", \"date\": \"2025-01-01\", \"total\": \"1.00\", \"currency\": \"dollars\", \"purpose\": \"personal\"}}]}}\n\
+             {{\"email\": \"member@example.net\", \"name\": \"Member\", \"kind\": \"business\", \"organization\": \"{org_id}\"}}\n"
+        ),
+    )
+    .unwrap();
+    let mixed = onramp(dir.path(), &["accounts", "import", file.to_str().unwrap()]);
+    assert!(
+        !mixed.status.success(),
+        "refused lines make the exit code 1"
+    );
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(err.contains("line 2: not a valid account"), "{err}");
+    assert!(err.contains("line 4: order `X`: `currency`"), "{err}");
+    assert!(!err.contains("line 3"), "blank lines are skipped: {err}");
+    let report: Value = serde_json::from_str(&String::from_utf8_lossy(&mixed.stdout)).unwrap();
+    assert_eq!(
+        (report["accounts"].as_u64(), report["failed"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let member: Value = serde_json::from_str(&ok(&onramp(
+        dir.path(),
+        &["accounts", "show", "member@example.net"],
+    )))
+    .unwrap();
+    assert_eq!(member["organization"], org_id);
+    assert_eq!(member["kind"], "business");
+    let missing = onramp(dir.path(), &["accounts", "show", "bad@example.net"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no account uses"));
+}
