@@ -15,9 +15,11 @@ use crate::store::history::{
 };
 use crate::store::{StoreError, StoreResult, Timestamp};
 
-/// Rows per multi-row statement (the widest table has 9 columns: well
-/// under either database's limit on bound values).
-const ROWS: usize = 1000;
+/// Bound values per multi-row statement at most (well under either
+/// database's limit).
+const VALUES: usize = 1000;
+/// Emails per lookup.
+const ROWS: usize = 500;
 
 /// `($n, $n+1, …), (…)` for `rows` rows of `cols` values from `$from`.
 fn values(from: usize, cols: usize, rows: usize) -> String {
@@ -42,7 +44,7 @@ fn upserts<T>(
     rows: &[T],
     row: impl Fn(&T) -> Vec<Arg>,
 ) -> Vec<Write> {
-    rows.chunks(ROWS)
+    rows.chunks((VALUES / cols).max(1))
         .map(|chunk| {
             let mut stmt = Stmt::new(format!(
                 "{head} VALUES {} {tail}",

@@ -140,8 +140,8 @@ impl Exec for SqlStore {
     async fn fetch_all<R: AnyRow>(&self, s: Stmt) -> StoreResult<Vec<R>> {
         match &self.db {
             Db::Sqlite(pool, _) => {
-                let args = s.sqlite_args()?;
-                sqlx::query_as_with(sqlx::AssertSqlSafe(s.sql.into_owned()), args)
+                let (sql, args) = s.into_sqlite()?;
+                sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args)
                     .fetch_all(pool)
                     .await
                     .map_err(db_err)

@@ -62,9 +62,8 @@ async fn send(conn: &mut SqliteConnection, batch: Batch) -> StoreResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let stmt = batch.into_stmt();
-    let args = stmt.sqlite_args()?;
-    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.into_owned()), args)
+    let (sql, args) = batch.into_stmt().into_sqlite()?;
+    sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
         .execute(conn)
         .await
         .map(|_| ())
@@ -75,9 +74,8 @@ async fn fetch<R>(conn: &mut SqliteConnection, batch: Batch) -> StoreResult<Vec<
 where
     R: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
 {
-    let stmt = batch.into_stmt();
-    let args = stmt.sqlite_args()?;
-    sqlx::query_as_with(sqlx::AssertSqlSafe(stmt.sql.into_owned()), args)
+    let (sql, args) = batch.into_stmt().into_sqlite()?;
+    sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args)
         .fetch_all(conn)
         .await
         .map_err(db_err)

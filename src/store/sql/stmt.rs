@@ -178,14 +178,6 @@ impl Stmt {
         }
     }
 
-    pub(crate) fn sqlite_args(&self) -> StoreResult<SqliteArguments> {
-        let mut a = SqliteArguments::default();
-        for arg in &self.args {
-            arg.add_sqlite(&mut a)?;
-        }
-        Ok(a)
-    }
-
     pub(crate) fn pg_args(&self) -> StoreResult<PgArguments> {
         let mut a = PgArguments::default();
         for arg in &self.args {
@@ -283,6 +275,12 @@ pub(crate) fn renumber_into(out: &mut String, sql: &str, offset: usize) {
         out.push_str(sql);
         return;
     }
+    rewrite_placeholders(out, sql, |out, n| out.push_str(&format!("${}", n + offset)));
+}
+
+/// Copies `sql` to `out`, writing each placeholder `$n` (outside quotes and
+/// comments) with `write(out, n)`.
+fn rewrite_placeholders(out: &mut String, sql: &str, mut write: impl FnMut(&mut String, usize)) {
     let bytes = sql.as_bytes();
     let mut i = 0;
     let mut copied = 0;
@@ -321,9 +319,9 @@ pub(crate) fn renumber_into(out: &mut String, sql: &str, offset: usize) {
                     .take_while(|b| b.is_ascii_digit())
                     .count();
                 if digits > 0 {
-                    out.push_str(&sql[copied..=i]);
+                    out.push_str(&sql[copied..i]);
                     let n: usize = sql[i + 1..i + 1 + digits].parse().unwrap_or(0);
-                    out.push_str(&(n + offset).to_string());
+                    write(out, n);
                     i += 1 + digits;
                     copied = i;
                     continue;
@@ -336,9 +334,48 @@ pub(crate) fn renumber_into(out: &mut String, sql: &str, offset: usize) {
     out.push_str(&sql[copied.min(sql.len())..]);
 }
 
+impl Stmt {
+    /// The statement as SQLite runs it best: each `$n` becomes an anonymous
+    /// `?` with its argument bound in the order of appearance (repeated
+    /// where `$n` repeats). SQLite finds a named parameter by walking a
+    /// list, so binding `$1…$n` costs the square of `n`; `?` costs nothing.
+    pub(crate) fn into_sqlite(self) -> StoreResult<(String, SqliteArguments)> {
+        let mut sql = String::with_capacity(self.sql.len());
+        let mut order = Vec::with_capacity(self.args.len());
+        rewrite_placeholders(&mut sql, &self.sql, |out, n| {
+            out.push('?');
+            order.push(n);
+        });
+        let mut a = SqliteArguments::default();
+        for n in order {
+            let arg = n
+                .checked_sub(1)
+                .and_then(|i| self.args.get(i))
+                .ok_or_else(|| {
+                    StoreError::other(std::io::Error::other(format!(
+                        "the statement names ${n} but has {} arguments",
+                        self.args.len()
+                    )))
+                })?;
+            arg.add_sqlite(&mut a)?;
+        }
+        Ok((sql, a))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_gets_anonymous_parameters_in_order_of_appearance() {
+        let stmt = Stmt::new("SELECT '$1', $2 -- $9\n, \"$3\", $1, $2 /* $4 */")
+            .bind(1i64)
+            .bind("two");
+        let (sql, _) = stmt.into_sqlite().unwrap();
+        assert_eq!(sql, "SELECT '$1', ? -- $9\n, \"$3\", ?, ? /* $4 */");
+        assert!(Stmt::new("SELECT $3").bind(1i64).into_sqlite().is_err());
+    }
 
     fn renumbered(sql: &str, offset: usize) -> String {
         let mut out = String::new();
