@@ -236,3 +236,58 @@ export async function nextMailTo(server, to, seen = [], ms = 10_000) {
     return all.find((m) => !seen.includes(m.path) && (m.headers.to ?? '').includes(to));
   }, ms);
 }
+
+/** The paths of the mails in the folder now (to tell later mails from them). */
+export async function mailPaths(server) {
+  return (await mails(server)).map((m) => m.path);
+}
+
+/** Whether a mail's To header names exactly `to` (case-insensitively). */
+function addressedTo(mail, to) {
+  const header = mail.headers.to ?? '';
+  const addresses = [...header.matchAll(/<([^>]+)>/g)].map((m) => m[1]);
+  if (addresses.length === 0) addresses.push(...header.split(',').map((a) => a.trim()));
+  return addresses.some((a) => a.toLowerCase() === to.toLowerCase());
+}
+
+/**
+ * Waits for a verification code mailed to `to` that is not among `seen`
+ * (paths, from mailPaths); resolves to { mail, code }: the code is the one
+ * line of six digits in the text part.
+ */
+export async function nextCodeTo(server, to, seen = [], ms = 10_000) {
+  const mail = await until(`a new code mail to ${to}`, async () => {
+    const all = await mails(server);
+    return all.find((m) => !seen.includes(m.path) && addressedTo(m, to) && /verification code/.test(m.headers.subject ?? ''));
+  }, ms);
+  const codes = mail.texts.flatMap((t) => t.split(/\r?\n/)).map((l) => l.trim()).filter((l) => /^\d{6}$/.test(l));
+  if (new Set(codes).size !== 1) throw new Error(`expected one six-digit line in ${mail.path}, found ${JSON.stringify(codes)}`);
+  return { mail, code: codes[0] };
+}
+
+/** Waits for a mail to exactly `to`, not among `seen`, whose subject is `subject`. */
+export async function nextMailWithSubject(server, to, subject, seen = [], ms = 10_000) {
+  return until(`a new mail to ${to} with the subject "${subject}"`, async () => {
+    const all = await mails(server);
+    return all.find((m) => !seen.includes(m.path) && addressedTo(m, to) && m.headers.subject === subject);
+  }, ms);
+}
+
+// --- accounts -----------------------------------------------------------------
+
+/** Seeds accounts with `onramp accounts import` (PRODUCT.md "Account import"). */
+export async function importAccounts(server, accounts) {
+  const file = join(server.work, `accounts-${randomBytes(4).toString('hex')}.jsonl`);
+  await writeFile(file, accounts.map((a) => JSON.stringify(a)).join('\n') + '\n');
+  return server.cli('accounts', 'import', file);
+}
+
+/** `onramp accounts show EMAIL` as JSON, or null when no account has that login. */
+export async function showAccount(server, email) {
+  try {
+    return JSON.parse(await server.cli('accounts', 'show', email));
+  } catch (e) {
+    if (e.code !== undefined && e.code !== 0 && /no account|not found/i.test(`${e.stderr ?? ''}${e.stdout ?? ''}`)) return null;
+    throw e;
+  }
+}

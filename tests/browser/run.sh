@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end tests in headless Chromium against the real onramp binary: the
 # test OpenID provider itself (idp.test.mjs), the invitation pages
-# (pages.test.mjs), and registration and sign-in through the provider
-# (sso.test.mjs). Needs Node 20+ and Chromium at /usr/bin/chromium
-# (apt-get install chromium); a missing browser is a failure, never a skip.
+# (pages.test.mjs), registration and sign-in through the provider
+# (sso.test.mjs), and the paths for an email that already has an account:
+# migrate, separate, blocked (paths.test.mjs). Needs Node 20+ and Chromium
+# at /usr/bin/chromium (apt-get install chromium); a missing browser is a
+# failure, never a skip.
 #   ONRAMP_BIN                 the binary (default target/debug/onramp, built if missing)
 #   ONRAMP_CHROMIUM            the browser (default /usr/bin/chromium)
 #   ONRAMP_BROWSER_ARTIFACTS   where screenshots and server logs go (default
@@ -38,4 +40,4 @@ export ONRAMP_BROWSER_ARTIFACTS="$(cd "$ONRAMP_BROWSER_ARTIFACTS" && pwd)"
 
 cd tests/browser
 [ -d node_modules ] || npm ci --no-audit --no-fund
-exec node --test --test-reporter=spec idp.test.mjs pages.test.mjs sso.test.mjs
+exec node --test --test-reporter=spec idp.test.mjs pages.test.mjs sso.test.mjs paths.test.mjs
