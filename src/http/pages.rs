@@ -149,6 +149,22 @@ pub fn message(
     )
 }
 
+/// A page that explains a situation and offers one way on: a button to
+/// `href` (one of onramp's own paths).
+pub fn message_leading_to(
+    status: StatusCode,
+    heading: &str,
+    lines: &[&str],
+    href: &str,
+    label: &str,
+) -> HttpResponse {
+    page(
+        status,
+        "message.html",
+        minijinja::context! { heading, lines, show_resend => false, link => minijinja::context! { href, label } },
+    )
+}
+
 /// A form whose CSRF value did not match: 403, reload and send again.
 pub fn form_expired() -> HttpResponse {
     message(

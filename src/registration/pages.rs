@@ -23,8 +23,8 @@ use crate::http::error::{ErrorFormat, internal, problem};
 use crate::http::limits::{RateLimiter, client_key};
 use crate::http::middleware::{guard_pages, guard_problems};
 use crate::http::pages::{
-    csrf_sent, form_expired, message, page_opening_forms_to_providers, too_many_requests,
-    with_csrf, with_page_headers,
+    csrf_sent, form_expired, message, message_leading_to, page_opening_forms_to_providers,
+    too_many_requests, with_csrf, with_page_headers,
 };
 use crate::invitations::InvitationService;
 use crate::oidc::{CallbackQuery, SsoError, SsoService};
@@ -116,13 +116,14 @@ impl ResponseError for PageError {
                 ],
                 false,
             ),
-            PageError::Registration(R::IdentityTaken) => message(
+            PageError::Registration(R::IdentityTaken) => message_leading_to(
                 StatusCode::CONFLICT,
                 "This sign-in is already linked to an account",
                 &[
-                    "Your organization sign-in is already linked to another account on the platform, so it cannot be used for this invitation. Sign in at /login instead, or contact your organization's administrator.",
+                    "Your organization sign-in is already linked to another account on the platform, so it cannot be used for this invitation. Sign in instead, or contact your organization's administrator.",
                 ],
-                false,
+                "/login",
+                "Sign in",
             ),
             PageError::Registration(R::AccountTaken) => message(
                 StatusCode::CONFLICT,
@@ -130,11 +131,12 @@ impl ResponseError for PageError {
                 &[again],
                 false,
             ),
-            PageError::Registration(R::AlreadyAccepted) => message(
+            PageError::Registration(R::AlreadyAccepted) => message_leading_to(
                 StatusCode::CONFLICT,
                 "This invitation was accepted meanwhile",
-                &["The invitation was completed in another browser or window. Sign in at /login."],
-                false,
+                &["The invitation was completed in another browser or window."],
+                "/login",
+                "Sign in",
             ),
             PageError::Registration(R::NotSignedIn) => message(
                 StatusCode::BAD_REQUEST,
@@ -514,11 +516,12 @@ async fn logout(
 }
 
 async fn signed_out() -> HttpResponse {
-    message(
+    message_leading_to(
         StatusCode::OK,
         "You are signed out",
-        &["You can close this window, or sign in again at /login."],
-        false,
+        &["You can close this window, or sign in again."],
+        "/login",
+        "Sign in",
     )
 }
 

@@ -20,7 +20,7 @@ use super::pages::{
 };
 use super::service::{NewSession, RegistrationError};
 use super::steps::{Choice, Step};
-use crate::http::pages::{message, page, with_csrf, with_page_headers};
+use crate::http::pages::{message_leading_to, page, with_csrf, with_page_headers};
 use crate::store::history::{CodePurpose, OrderRecord};
 
 /// Every step's form: each step reads the fields it has.
@@ -424,7 +424,7 @@ pub(super) async fn deregister(
         .await;
     match done {
         Ok(personal) => {
-            let mut res = message(
+            let mut res = message_leading_to(
                 StatusCode::OK,
                 "Your business account was deregistered",
                 &[
@@ -433,7 +433,8 @@ pub(super) async fn deregister(
                     ),
                     "Your work email is free now. Continue to join with it: your invitation is still valid.",
                 ],
-                false,
+                "/join",
+                "Continue",
             );
             let _ = res.add_cookie(&expired(&pages, REGISTRATION_COOKIE, "/join"));
             Ok(res)

@@ -108,6 +108,8 @@ pub struct StepView {
     pub blocking_org: Option<String>,
     /// A code proving ownership was mailed and is still good.
     pub owner_code_sent: bool,
+    /// Separate: the work email is verified (only the commit remains).
+    pub work_verified: bool,
 }
 
 /// What the steps say of the account already on the work email.
@@ -393,6 +395,7 @@ impl RegistrationService {
                 .is_some_and(|code| code.expires_at > Timestamp::now());
         Ok(Some(StepView {
             owner_code_sent,
+            work_verified: p.work_verified,
             step: p.step(),
             path: p.path,
             org_name: org.name,

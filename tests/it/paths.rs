@@ -819,7 +819,7 @@ async fn a_failure_in_the_middle_of_any_path_commit_leaves_everything_as_it_was(
         );
         heal(&fx.app.db).await;
         let page = step(&mut b).await;
-        page_says(&page, "Already confirmed? Finish");
+        page_says(&page, "Your work email is confirmed.");
         let ok = b.submit("/join/finish", &[]).await;
         assert_eq!(
             ok.location.as_deref(),
