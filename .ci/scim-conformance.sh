@@ -8,7 +8,9 @@ db_url="$1"
 venv="${SCIM_VENV:-target/scim-venv}"
 if [ ! -x "$venv/bin/scim" ]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "scim2-cli==0.6.0"
+    # Every package pinned: a new release of scim2-models once began refusing
+    # what an older one accepted, and CI failed on nothing we had changed.
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r .ci/scim-requirements.txt
 fi
 bin=target/debug/onramp
 [ -x "$bin" ] || cargo build --quiet

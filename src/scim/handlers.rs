@@ -10,18 +10,16 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Value, json};
 
 use super::ScimService;
-use super::bulk::{MAX_OPERATIONS, MAX_PASSWORDS};
+use super::bulk::MAX_OPERATIONS;
 use super::list::{DEFAULT_PAGE, MAX_PAGE};
 use super::protocol::{
-    ListQuery, MAX_MEMBERS_PER_REQUEST, MAX_VALUES, ResourceType, ScimError, parse_attribute_list,
-    resource_types_json, schemas_json,
+    ListQuery, ResourceType, ScimError, parse_attribute_list, resource_types_json, schemas_json,
 };
 use super::service::{Precondition, Projection, ScimFailure, ScimResource, etag_matches};
 use crate::http::error::scim_error_response;
 use crate::http::middleware::{BodyLimit, guard_scim};
 use crate::http::query;
 use crate::http::scim::{ScimAuth, ScimBody, scim_json, scim_not_found};
-use crate::secrets::password;
 
 impl ResponseError for ScimFailure {
     fn status_code(&self) -> StatusCode {
@@ -319,14 +317,6 @@ async fn service_provider_config(
             "description": "Authentication with a per-organization bearer token (onramp scim-token create)",
             "primary": true
         }],
-        "urn:onramp:params:scim:limits": {
-            "maxValuesPerAttribute": MAX_VALUES,
-            "maxMembersPerRequest": MAX_MEMBERS_PER_REQUEST,
-            "maxPatchOperations": super::protocol::patch::MAX_OPERATIONS,
-            "maxPasswordBytes": password::MAX_LEN,
-            "maxBulkPasswords": MAX_PASSWORDS,
-            "maxRequestBytes": limit.0
-        },
         "meta": {
             "resourceType": "ServiceProviderConfig",
             "location": format!("{base}/scim/v2/ServiceProviderConfig")
