@@ -56,12 +56,13 @@ impl RegistrationService {
     }
 
     /// The account on the work email, as the path found it; `AccountChanged`
-    /// if it is gone or is another account now.
+    /// if it is gone or is another account now (or `AlreadyAccepted` when
+    /// another window finished the path meanwhile).
     async fn existing(&self, c: &Current) -> Result<AccountFacts, RegistrationError> {
         let facts = self.accounts.facts_by_email(&c.inv.email).await?;
         match (facts, c.progress.account_id) {
             (Some(f), Some(id)) if f.id == id => Ok(f),
-            _ => Err(RegistrationError::AccountChanged),
+            _ => Err(self.why_stale(c).await),
         }
     }
 
@@ -315,7 +316,12 @@ impl RegistrationService {
             .spend_code_attempt(c.inv.id, purpose, CODE_ATTEMPTS)
             .await?
         {
-            return Err(invalid(format!("Too many wrong codes. {ask_again}")));
+            // No attempt left, or the code was used meanwhile (the same
+            // step finished in another window).
+            return Err(match self.store.code(c.inv.id, purpose).await? {
+                None => RegistrationError::OutOfTurn,
+                Some(_) => invalid(format!("Too many wrong codes. {ask_again}")),
+            });
         }
         let mac = self.code_mac(c.inv.id, purpose, &typed);
         if !bool::from(mac.ct_eq(&record.code_mac)) {
@@ -487,7 +493,7 @@ impl RegistrationService {
         }
         let facts = self.existing(&c).await?;
         if facts.kind != AccountKind::Personal || facts.organization.is_some() {
-            return Err(RegistrationError::AccountChanged);
+            return Err(self.why_stale(&c).await);
         }
         if facts.personal_orders && !c.progress.acknowledged_personal {
             return Err(invalid(
@@ -634,7 +640,7 @@ impl RegistrationService {
             .ok_or(RegistrationError::OutOfTurn)?;
         let facts = self.existing(&c).await?;
         if facts.kind != AccountKind::Business {
-            return Err(RegistrationError::AccountChanged);
+            return Err(self.why_stale(&c).await);
         }
         let org = self.org(org_id).await?;
         let lines = vec![

@@ -551,7 +551,7 @@ impl RegistrationService {
 
     /// What a lost race at the end of a path means: the invitation was
     /// accepted (or withdrawn) meanwhile, or the account changed.
-    async fn why_stale(&self, c: &Current) -> RegistrationError {
+    pub(super) async fn why_stale(&self, c: &Current) -> RegistrationError {
         match self.live_invitation(c.inv.org_id, c.inv.id).await {
             Err(RegistrationError::NoInvitation) => RegistrationError::AlreadyAccepted,
             Err(e) => e,

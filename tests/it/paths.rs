@@ -518,6 +518,120 @@ async fn separate_moves_the_old_login_and_creates_the_business_account_in_one_tr
     }
 }
 
+/// Sends the same last step from two tabs of one browser at once and
+/// checks that exactly one finished it and the other got a clear page.
+async fn race_last_step<'a>(
+    b: &mut Browser<'a>,
+    fx: &'a Fixture,
+    target: &str,
+    fields: &[(&str, &str)],
+) {
+    let mut tab = Browser::new(&fx.app);
+    tab.jar = b.jar.clone();
+    let (one, two) = tokio::join!(b.submit(target, fields), tab.submit(target, fields));
+    let won_first = one.location.as_deref() == Some("/account");
+    let (won, lost, loser) = if won_first {
+        (&one, two.clone(), &mut tab)
+    } else {
+        (&two, one.clone(), b)
+    };
+    assert_eq!(won.location.as_deref(), Some("/account"), "{one:?} {two:?}");
+    // The other tab gets a page saying so, at once or after going back to
+    // the invitation's page; never a second result.
+    let page = match lost.location.as_deref() {
+        Some("/join") => loser.get("/join").await,
+        None => lost,
+        Some(_) => panic!("a second result: {one:?} {two:?}"),
+    };
+    assert!(
+        (400..500).contains(&page.status) || page.status == 200,
+        "{page:?}"
+    );
+    assert!(
+        [
+            "accepted meanwhile",
+            "already done",
+            "already been used",
+            "already accepted",
+            "no longer valid",
+            "Sign in with your organization first",
+        ]
+        .iter()
+        .any(|w| page.body.replace("&#x27;", "'").contains(w)),
+        "a clear page: {}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn two_tabs_finishing_a_path_at_once_make_one_result() {
+    for backend in backends() {
+        let fx = Fixture::new(backend).await;
+        // Migrate: both tabs confirm.
+        let email = "race-m@acme.example";
+        import(fx.store(), &[personal_account(email, 4, 0, true)]).await;
+        let before = account(&fx, email).await;
+        let (mut b, inv, _) = arrive(&fx, email, "sub-race-m").await;
+        b.submit("/join/prove-password", &[("password", PASSWORD)])
+            .await;
+        b.submit("/join/choose", &[("choice", "migrate")]).await;
+        race_last_step(
+            &mut b,
+            &fx,
+            "/join/migrate",
+            &[("business_only", "yes"), ("shared_account", "yes")],
+        )
+        .await;
+        let after = account(&fx, email).await;
+        assert_eq!((after.id, after.organization), (before.id, Some(fx.org)));
+        assert_eq!(holdings(&after), holdings(&before), "{backend:?}");
+        assert_eq!(fx.store().mail_for("notice", inv).await.unwrap().len(), 1);
+
+        // Separate: both tabs send the work email's code.
+        let email = "race-s@acme.example";
+        import(fx.store(), &[personal_account(email, 1, 2, true)]).await;
+        let before = account(&fx, email).await;
+        let (mut b, inv, _) = arrive(&fx, email, "sub-race-s").await;
+        b.submit("/join/prove-password", &[("password", PASSWORD)])
+            .await;
+        b.submit("/join/choose", &[("choice", "separate")]).await;
+        let personal = "race-s@home.example";
+        b.submit("/join/personal-email", &[("email", personal)])
+            .await;
+        let code = mailed_code(&fx, inv, personal).await;
+        b.submit(
+            "/join/code",
+            &[("purpose", "personal_email"), ("code", &code)],
+        )
+        .await;
+        let ok = b.submit("/join/details", &[("name", "Race Work")]).await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        let code = mailed_code(&fx, inv, email).await;
+        race_last_step(
+            &mut b,
+            &fx,
+            "/join/code",
+            &[("purpose", "work_email"), ("code", &code)],
+        )
+        .await;
+        let moved = account(&fx, personal).await;
+        assert_eq!(moved.id, before.id);
+        assert_eq!(holdings(&moved), holdings(&before), "{backend:?}");
+        assert_eq!(account(&fx, email).await.organization, Some(fx.org));
+        assert_eq!(fx.store().mail_for("notice", inv).await.unwrap().len(), 2);
+
+        // Two accounts from migrate's one and separate's two; one identity
+        // and one membership per invitation; orders never copied.
+        assert_eq!(fx.app.db.count("SELECT COUNT(*) FROM accounts").await, 3);
+        assert_eq!(fx.app.db.count("SELECT COUNT(*) FROM memberships").await, 2);
+        assert_eq!(
+            fx.app.db.count("SELECT COUNT(*) FROM sso_identities").await,
+            2
+        );
+        assert_eq!(fx.app.db.count("SELECT COUNT(*) FROM orders").await, 7);
+    }
+}
+
 #[tokio::test]
 async fn progress_resumes_after_signing_in_again_and_start_over_leaves_nothing() {
     let fx = Fixture::new(Backend::Sqlite).await;

@@ -28,7 +28,7 @@ const CLIENT_ID: &str = "onramp-acme";
 const CLIENT_SECRET: &str = "s3cret: with spaces+/%";
 
 /// What a request answered.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
     pub location: Option<String>,
