@@ -49,6 +49,18 @@ impl StepForm {
     fn text(v: &Option<String>) -> &str {
         v.as_deref().unwrap_or("")
     }
+
+    /// The password chosen (none if left empty), typed the same twice.
+    fn new_password(&self) -> Result<Option<String>, RegistrationError> {
+        let typed = |v: &Option<String>| v.clone().filter(|x| !x.is_empty());
+        let password = typed(&self.password);
+        if password.is_some() && password != typed(&self.password_again) {
+            return Err(RegistrationError::Invalid(
+                "The two passwords differ.".into(),
+            ));
+        }
+        Ok(password)
+    }
 }
 
 /// The form and what the step needs to know: the join session's
@@ -164,17 +176,10 @@ pub(super) async fn register(
     form: Option<web::Form<StepForm>>,
 ) -> Page {
     let p = posted(&pages, &req, form).await?;
-    let password = p.form.password.clone().filter(|x| !x.is_empty());
-    if password.is_some() && password != p.form.password_again.clone().filter(|x| !x.is_empty()) {
-        return after_step(
-            &pages,
-            &req,
-            Err(RegistrationError::Invalid(
-                "The two passwords differ.".into(),
-            )),
-        )
-        .await;
-    }
+    let password = match p.form.new_password() {
+        Ok(password) => password,
+        Err(e) => return after_step(&pages, &req, Err(e)).await,
+    };
     let done = pages
         .registration
         .complete_new(
@@ -354,17 +359,10 @@ pub(super) async fn details(
     form: Option<web::Form<StepForm>>,
 ) -> Page {
     let p = posted(&pages, &req, form).await?;
-    let password = p.form.password.clone().filter(|x| !x.is_empty());
-    if password.is_some() && password != p.form.password_again.clone().filter(|x| !x.is_empty()) {
-        return after_step(
-            &pages,
-            &req,
-            Err(RegistrationError::Invalid(
-                "The two passwords differ.".into(),
-            )),
-        )
-        .await;
-    }
+    let password = match p.form.new_password() {
+        Ok(password) => password,
+        Err(e) => return after_step(&pages, &req, Err(e)).await,
+    };
     let done = pages
         .registration
         .set_details(
