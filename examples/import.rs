@@ -17,6 +17,10 @@ use onramp::config::Config;
 use onramp::secrets::password::Passwords;
 use onramp::store;
 
+// The allocator of the `onramp` binary, whose `accounts import` this measures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A valid argon2id hash (of "x"), as an export would carry.
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$wY9+Aw6sPZ3y0V9Ka4o2F7w8m5cN6sB8nC2d5dOq4xA";
 

@@ -7,6 +7,7 @@
 //! renumber placeholders or choose when a write is sent.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use serde_json::value::RawValue;
 use sqlx::postgres::PgArguments;
@@ -275,7 +276,10 @@ pub(crate) fn renumber_into(out: &mut String, sql: &str, offset: usize) {
         out.push_str(sql);
         return;
     }
-    rewrite_placeholders(out, sql, |out, n| out.push_str(&format!("${}", n + offset)));
+    rewrite_placeholders(out, sql, |out, n| {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "${}", n + offset);
+    });
 }
 
 /// Copies `sql` to `out`, writing each placeholder `$n` (outside quotes and
