@@ -218,8 +218,11 @@ impl Services {
             config.http.public_url.as_str(),
             passwords.clone(),
         )
-        .with_subscriber(Arc::new(invitations.clone()))
-        .with_subscriber(Arc::new(MembershipSubscriber));
+        // Memberships first: their writes join the change's first
+        // statement on PostgreSQL; the invitation's mail and links lock rows
+        // in the agreed order and go alone after it.
+        .with_subscriber(Arc::new(MembershipSubscriber))
+        .with_subscriber(Arc::new(invitations.clone()));
         let key = SealingKey::load(config.sso.secret_key.expose_secret(), &config.sso.key_file)
             .context(
                 "cannot load the key that seals SSO client secrets (sso.secret_key, sso.key_file)",

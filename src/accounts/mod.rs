@@ -318,13 +318,14 @@ struct MembershipWrites {
 #[async_trait]
 impl Reaction for MembershipWrites {
     async fn write(&self, tx: &dyn Transaction) -> Result<(), StoreError> {
-        tx.set_membership_status(self.org_id, self.user_id, self.status)
-            .await?;
+        // Sessions first: their delete only reads the membership, so on
+        // PostgreSQL both writes share one statement.
         if self.status == MembershipStatus::Suspended {
             tx.delete_sessions_of_user(self.org_id, self.user_id)
                 .await?;
         }
-        Ok(())
+        tx.set_membership_status(self.org_id, self.user_id, self.status)
+            .await
     }
 }
 
