@@ -302,12 +302,26 @@ impl RegistrationService {
         let typed =
             steps::typed_code(typed).ok_or_else(|| invalid("Type the six digits of the code."))?;
         let ask_again = "Ask for a new code.";
-        let record = self
+        let Some(record) = self
             .store
             .code(c.inv.id, purpose)
             .await?
             .filter(|r| r.email.eq_ignore_ascii_case(&to))
-            .ok_or_else(|| invalid(format!("No code is waiting for {to}. {ask_again}")))?;
+        else {
+            // Used meanwhile in another window (the step is done), or
+            // never sent.
+            let now = self.signed_in_for(org_id, invitation_id, browser).await?;
+            let done = match purpose {
+                CodePurpose::Owner => now.progress.owner_proved().is_err(),
+                CodePurpose::PersonalEmail => now.progress.personal_verified().is_err(),
+                CodePurpose::WorkEmail => now.progress.work_verified().is_err(),
+            };
+            return Err(if done {
+                RegistrationError::OutOfTurn
+            } else {
+                invalid(format!("No code is waiting for {to}. {ask_again}"))
+            });
+        };
         if record.expires_at <= Timestamp::now() {
             return Err(invalid(format!("The code expired. {ask_again}")));
         }
