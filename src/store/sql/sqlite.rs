@@ -50,19 +50,19 @@ const CHECK_CHANGES: &str = "INSERT INTO write_checks (ok) VALUES (changes() = $
 fn batch_of(writes: Vec<Write>) -> Batch {
     let mut batch = Batch::default();
     for w in writes {
-        batch.push(&w.stmt);
+        batch.push_owned(w.stmt);
         if let Some(rows) = w.expect {
-            batch.push(&Stmt::new(CHECK_CHANGES).bind(rows as i64));
+            batch.push_owned(Stmt::new(CHECK_CHANGES).bind(rows as i64));
         }
     }
     batch
 }
 
-async fn send(conn: &mut SqliteConnection, batch: Batch) -> StoreResult<()> {
+async fn send(conn: &mut SqliteConnection, batch: &Batch) -> StoreResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let (sql, args) = batch.into_stmt().into_sqlite()?;
+    let (sql, args) = batch.to_sqlite()?;
     sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
         .execute(conn)
         .await
@@ -70,11 +70,11 @@ async fn send(conn: &mut SqliteConnection, batch: Batch) -> StoreResult<()> {
         .map_err(db_err)
 }
 
-async fn fetch<R>(conn: &mut SqliteConnection, batch: Batch) -> StoreResult<Vec<R>>
+async fn fetch<R>(conn: &mut SqliteConnection, batch: &Batch) -> StoreResult<Vec<R>>
 where
     R: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
 {
-    let (sql, args) = batch.into_stmt().into_sqlite()?;
+    let (sql, args) = batch.to_sqlite()?;
     sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args)
         .fetch_all(conn)
         .await
@@ -150,9 +150,9 @@ impl Writer {
         let conn = self.conn()?;
         let mut all = Batch::default();
         all.push_sql("BEGIN IMMEDIATE");
-        all.push(&batch.into_stmt());
+        all.push_owned(batch.into_stmt());
         all.push_sql("COMMIT");
-        let result = send(conn, all).await;
+        let result = send(conn, &all).await;
         if result.is_err() {
             self.abandoned = true;
         }
@@ -184,7 +184,7 @@ impl Writer {
                 return Attempt::GroupFailed;
             };
             if !guarded {
-                if let Err(e) = send(&mut *conn, batch.clone()).await {
+                if let Err(e) = send(&mut *conn, batch).await {
                     outcomes[i] = Some(Err(e));
                     self.abandoned = true;
                     return Attempt::Retry;
@@ -195,7 +195,7 @@ impl Writer {
             framed.push_sql("SAVEPOINT onramp_batch");
             framed.push(&batch.clone().into_stmt());
             framed.push_sql("RELEASE onramp_batch");
-            if let Err(e) = send(&mut *conn, framed).await {
+            if let Err(e) = send(&mut *conn, &framed).await {
                 outcomes[i] = Some(Err(e));
                 // Undo this batch alone; if SQLite already rolled back the
                 // whole transaction (a full disk, a `RAISE(ROLLBACK)`), the
@@ -309,8 +309,8 @@ impl SqliteWriter {
         let mut writer = self.lock.lock().await;
         writer.roll_back_abandoned().await?;
         let mut batch = Batch::default();
-        batch.push(&stmt);
-        fetch(writer.conn()?, batch).await
+        batch.push_owned(stmt);
+        fetch(writer.conn()?, &batch).await
     }
 
     /// Runs one statement on its own and returns how many rows it changed.
@@ -318,9 +318,9 @@ impl SqliteWriter {
         let mut writer = self.lock.lock().await;
         writer.roll_back_abandoned().await?;
         let mut batch = Batch::default();
-        batch.push(&stmt);
+        batch.push_owned(stmt);
         batch.push_sql("SELECT changes()");
-        let rows: Vec<(i64,)> = fetch(writer.conn()?, batch).await?;
+        let rows: Vec<(i64,)> = fetch(writer.conn()?, &batch).await?;
         Ok(rows.first().map_or(0, |(n,)| (*n).max(0) as u64))
     }
 
@@ -410,7 +410,7 @@ impl SqliteTx {
         }
         let pending = batch_of(std::mem::take(&mut self.pending));
         if !pending.is_empty() {
-            batch.push(&pending.into_stmt());
+            batch.push_owned(pending.into_stmt());
         }
         match self.held.as_deref_mut() {
             Some(w) => Ok((batch, w.conn()?)),
@@ -421,7 +421,7 @@ impl SqliteTx {
     /// The connection, holding the writer, with every earlier write sent.
     pub(crate) async fn conn(&mut self) -> StoreResult<&mut SqliteConnection> {
         let (batch, conn) = self.start_trip().await?;
-        send(&mut *conn, batch).await?;
+        send(&mut *conn, &batch).await?;
         Ok(conn)
     }
 
@@ -432,7 +432,7 @@ impl SqliteTx {
     {
         let (mut batch, conn) = self.start_trip().await?;
         batch.push(stmt);
-        fetch(conn, batch).await
+        fetch(conn, &batch).await
     }
 
     /// Runs `stmt` after the pending writes, in one trip, and returns how
@@ -441,7 +441,7 @@ impl SqliteTx {
         let (mut batch, conn) = self.start_trip().await?;
         batch.push(stmt);
         batch.push_sql("SELECT changes()");
-        let rows: Vec<(i64,)> = fetch(conn, batch).await?;
+        let rows: Vec<(i64,)> = fetch(conn, &batch).await?;
         Ok(rows.first().map_or(0, |(n,)| (*n).max(0) as u64))
     }
 
@@ -449,7 +449,7 @@ impl SqliteTx {
         if self.held.is_some() {
             let (mut batch, conn) = self.start_trip().await?;
             batch.push_sql("COMMIT");
-            send(conn, batch).await?;
+            send(conn, &batch).await?;
             self.begun = false;
             return Ok(());
         }

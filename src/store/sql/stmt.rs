@@ -251,12 +251,28 @@ impl Batch {
         self.args.extend(stmt.args.iter().cloned());
     }
 
+    /// Appends a statement it owns, renumbering its placeholders and
+    /// moving its arguments (mail bodies, documents) instead of copying.
+    pub(crate) fn push_owned(&mut self, stmt: Stmt) {
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+        renumber_into(&mut self.sql, &stmt.sql, self.args.len());
+        self.args.extend(stmt.args);
+    }
+
     /// Appends SQL without placeholders.
     pub(crate) fn push_sql(&mut self, sql: &str) {
         if !self.sql.is_empty() {
             self.sql.push_str(";\n");
         }
         self.sql.push_str(sql);
+    }
+
+    /// SQLite's text and arguments for the batch, leaving it whole (a
+    /// group commit may run it again).
+    pub(crate) fn to_sqlite(&self) -> StoreResult<(String, SqliteArguments)> {
+        sqlite_parts(&self.sql, &self.args)
     }
 
     /// The batch as one statement of many parts.
@@ -344,27 +360,30 @@ impl Stmt {
     /// where `$n` repeats). SQLite finds a named parameter by walking a
     /// list, so binding `$1…$n` costs the square of `n`; `?` costs nothing.
     pub(crate) fn into_sqlite(self) -> StoreResult<(String, SqliteArguments)> {
-        let mut sql = String::with_capacity(self.sql.len());
-        let mut order = Vec::with_capacity(self.args.len());
-        rewrite_placeholders(&mut sql, &self.sql, |out, n| {
-            out.push('?');
-            order.push(n);
-        });
-        let mut a = SqliteArguments::default();
-        for n in order {
-            let arg = n
-                .checked_sub(1)
-                .and_then(|i| self.args.get(i))
-                .ok_or_else(|| {
-                    StoreError::other(std::io::Error::other(format!(
-                        "the statement names ${n} but has {} arguments",
-                        self.args.len()
-                    )))
-                })?;
-            arg.add_sqlite(&mut a)?;
-        }
-        Ok((sql, a))
+        sqlite_parts(&self.sql, &self.args)
     }
+}
+
+/// SQLite's text (anonymous `?` in order of appearance) and arguments for
+/// `sql` with its `$n` placeholders bound to `args`.
+fn sqlite_parts(text: &str, args: &[Arg]) -> StoreResult<(String, SqliteArguments)> {
+    let mut sql = String::with_capacity(text.len());
+    let mut order = Vec::with_capacity(args.len());
+    rewrite_placeholders(&mut sql, text, |out, n| {
+        out.push('?');
+        order.push(n);
+    });
+    let mut a = SqliteArguments::default();
+    for n in order {
+        let arg = n.checked_sub(1).and_then(|i| args.get(i)).ok_or_else(|| {
+            StoreError::other(std::io::Error::other(format!(
+                "the statement names ${n} but has {} arguments",
+                args.len()
+            )))
+        })?;
+        arg.add_sqlite(&mut a)?;
+    }
+    Ok((sql, a))
 }
 
 #[cfg(test)]
