@@ -18,7 +18,10 @@
 //! the group committer, a thread of its own that commits whatever has
 //! queued up as one SQLite transaction. A batch that fails, for any reason,
 //! fails alone: the group is run again with a savepoint around each batch,
-//! so the others commit.
+//! so the others commit. Every commit waits for that thread, so it does
+//! nothing a transaction's own task can do first: each batch reaches it
+//! already in SQLite's form ([`Ready`]: `?` placeholders, encoded
+//! arguments), and it only sends.
 //!
 //! A write that must change a given number of rows (a version check) is
 //! followed in its batch by an insert into the `write_checks` view, whose
@@ -31,7 +34,7 @@
 use std::sync::Arc;
 
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 
 use super::db_err;
@@ -58,11 +61,45 @@ fn batch_of(writes: Vec<Write>) -> Batch {
     batch
 }
 
-async fn send(conn: &mut SqliteConnection, batch: &Batch) -> StoreResult<()> {
+/// A batch as SQLite runs it (see [`Stmt::into_sqlite`]), made by the task
+/// that wrote it; cheap to clone (the arguments are shared).
+#[derive(Clone)]
+struct Ready {
+    sql: Arc<str>,
+    args: SqliteArguments,
+}
+
+impl Ready {
+    fn of(batch: Batch) -> StoreResult<Ready> {
+        let (sql, args) = batch.into_sqlite()?;
+        Ok(Ready {
+            sql: sql.into(),
+            args,
+        })
+    }
+
+    /// The same statements between two that take no arguments.
+    fn framed(&self, before: &str, after: &str) -> Ready {
+        Ready {
+            sql: format!("{before};\n{};\n{after}", self.sql).into(),
+            args: self.args.clone(),
+        }
+    }
+
+    async fn send(&self, conn: &mut SqliteConnection) -> StoreResult<()> {
+        sqlx::query_with(sqlx::AssertSqlSafe(self.sql.clone()), self.args.clone())
+            .execute(conn)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+    }
+}
+
+async fn send(conn: &mut SqliteConnection, batch: Batch) -> StoreResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let (sql, args) = batch.to_sqlite()?;
+    let (sql, args) = batch.into_sqlite()?;
     sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
         .execute(conn)
         .await
@@ -70,11 +107,11 @@ async fn send(conn: &mut SqliteConnection, batch: &Batch) -> StoreResult<()> {
         .map_err(db_err)
 }
 
-async fn fetch<R>(conn: &mut SqliteConnection, batch: &Batch) -> StoreResult<Vec<R>>
+async fn fetch<R>(conn: &mut SqliteConnection, batch: Batch) -> StoreResult<Vec<R>>
 where
     R: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
 {
-    let (sql, args) = batch.to_sqlite()?;
+    let (sql, args) = batch.into_sqlite()?;
     sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args)
         .fetch_all(conn)
         .await
@@ -123,7 +160,7 @@ impl Writer {
     /// one). If a batch fails, the rest are run again, each inside a
     /// savepoint, so that a failing one is undone alone. If the transaction
     /// itself cannot commit, each batch is committed on its own.
-    async fn commit_group(&mut self, batches: Vec<Batch>) -> Vec<StoreResult<()>> {
+    async fn commit_group(&mut self, batches: Vec<Ready>) -> Vec<StoreResult<()>> {
         let mut outcomes: Vec<Option<StoreResult<()>>> = batches.iter().map(|_| None).collect();
         let mut guarded = false;
         loop {
@@ -145,14 +182,10 @@ impl Writer {
         outcomes.into_iter().map(|o| o.unwrap_or(Ok(()))).collect()
     }
 
-    async fn commit_alone(&mut self, batch: Batch) -> StoreResult<()> {
+    async fn commit_alone(&mut self, batch: Ready) -> StoreResult<()> {
         self.roll_back_abandoned().await?;
         let conn = self.conn()?;
-        let mut all = Batch::default();
-        all.push_sql("BEGIN IMMEDIATE");
-        all.push_owned(batch.into_stmt());
-        all.push_sql("COMMIT");
-        let result = send(conn, &all).await;
+        let result = batch.framed("BEGIN IMMEDIATE", "COMMIT").send(conn).await;
         if result.is_err() {
             self.abandoned = true;
         }
@@ -162,7 +195,7 @@ impl Writer {
     /// One attempt at the batches without an outcome yet.
     async fn try_group(
         &mut self,
-        batches: &[Batch],
+        batches: &[Ready],
         outcomes: &mut [Option<StoreResult<()>>],
         guarded: bool,
     ) -> Attempt {
@@ -184,18 +217,15 @@ impl Writer {
                 return Attempt::GroupFailed;
             };
             if !guarded {
-                if let Err(e) = send(&mut *conn, batch).await {
+                if let Err(e) = batch.send(&mut *conn).await {
                     outcomes[i] = Some(Err(e));
                     self.abandoned = true;
                     return Attempt::Retry;
                 }
                 continue;
             }
-            let mut framed = Batch::default();
-            framed.push_sql("SAVEPOINT onramp_batch");
-            framed.push(&batch.clone().into_stmt());
-            framed.push_sql("RELEASE onramp_batch");
-            if let Err(e) = send(&mut *conn, &framed).await {
+            let framed = batch.framed("SAVEPOINT onramp_batch", "RELEASE onramp_batch");
+            if let Err(e) = framed.send(&mut *conn).await {
                 outcomes[i] = Some(Err(e));
                 // Undo this batch alone; if SQLite already rolled back the
                 // whole transaction (a full disk, a `RAISE(ROLLBACK)`), the
@@ -234,7 +264,7 @@ fn failure(message: &str) -> StoreError {
 
 /// A batch waiting for the group committer, and where its outcome goes.
 struct Job {
-    batch: Batch,
+    batch: Ready,
     done: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -291,7 +321,7 @@ impl SqliteWriter {
         }
         let (done, outcome) = oneshot::channel();
         let job = Job {
-            batch: batch_of(writes),
+            batch: Ready::of(batch_of(writes))?,
             done,
         };
         self.groups
@@ -310,7 +340,7 @@ impl SqliteWriter {
         writer.roll_back_abandoned().await?;
         let mut batch = Batch::default();
         batch.push_owned(stmt);
-        fetch(writer.conn()?, &batch).await
+        fetch(writer.conn()?, batch).await
     }
 
     /// Runs one statement on its own and returns how many rows it changed.
@@ -320,7 +350,7 @@ impl SqliteWriter {
         let mut batch = Batch::default();
         batch.push_owned(stmt);
         batch.push_sql("SELECT changes()");
-        let rows: Vec<(i64,)> = fetch(writer.conn()?, &batch).await?;
+        let rows: Vec<(i64,)> = fetch(writer.conn()?, batch).await?;
         Ok(rows.first().map_or(0, |(n,)| (*n).max(0) as u64))
     }
 
@@ -360,7 +390,7 @@ async fn commit_groups(lock: Arc<Mutex<Writer>>, mut jobs: mpsc::UnboundedReceiv
         {
             group.push(job);
         }
-        let (batches, replies): (Vec<Batch>, Vec<_>) =
+        let (batches, replies): (Vec<Ready>, Vec<_>) =
             group.into_iter().map(|j| (j.batch, j.done)).unzip();
         let results = writer.commit_group(batches).await;
         drop(writer);
@@ -421,7 +451,7 @@ impl SqliteTx {
     /// The connection, holding the writer, with every earlier write sent.
     pub(crate) async fn conn(&mut self) -> StoreResult<&mut SqliteConnection> {
         let (batch, conn) = self.start_trip().await?;
-        send(&mut *conn, &batch).await?;
+        send(&mut *conn, batch).await?;
         Ok(conn)
     }
 
@@ -432,7 +462,7 @@ impl SqliteTx {
     {
         let (mut batch, conn) = self.start_trip().await?;
         batch.push(stmt);
-        fetch(conn, &batch).await
+        fetch(conn, batch).await
     }
 
     /// Runs `stmt` after the pending writes, in one trip, and returns how
@@ -441,7 +471,7 @@ impl SqliteTx {
         let (mut batch, conn) = self.start_trip().await?;
         batch.push(stmt);
         batch.push_sql("SELECT changes()");
-        let rows: Vec<(i64,)> = fetch(conn, &batch).await?;
+        let rows: Vec<(i64,)> = fetch(conn, batch).await?;
         Ok(rows.first().map_or(0, |(n,)| (*n).max(0) as u64))
     }
 
@@ -449,7 +479,7 @@ impl SqliteTx {
         if self.held.is_some() {
             let (mut batch, conn) = self.start_trip().await?;
             batch.push_sql("COMMIT");
-            send(conn, &batch).await?;
+            send(conn, batch).await?;
             self.begun = false;
             return Ok(());
         }

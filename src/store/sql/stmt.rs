@@ -106,7 +106,7 @@ where
 /// Adds an [`Arg`] to either backend's arguments (the same code for both).
 macro_rules! add_arg {
     ($arg:expr, $args:expr) => {
-        match $arg.clone() {
+        match $arg {
             Arg::Text(v) => add::<_, Option<String>>($args, v),
             Arg::I16(v) => add::<_, Option<i16>>($args, v),
             Arg::I32(v) => add::<_, Option<i32>>($args, v),
@@ -121,12 +121,12 @@ macro_rules! add_arg {
 }
 
 impl Arg {
-    fn add_sqlite(&self, a: &mut SqliteArguments) -> StoreResult<()> {
+    fn add_sqlite(self, a: &mut SqliteArguments) -> StoreResult<()> {
         add_arg!(self, a)
     }
 
     fn add_pg(&self, a: &mut PgArguments) -> StoreResult<()> {
-        add_arg!(self, a)
+        add_arg!(self.clone(), a)
     }
 }
 
@@ -269,10 +269,9 @@ impl Batch {
         self.sql.push_str(sql);
     }
 
-    /// SQLite's text and arguments for the batch, leaving it whole (a
-    /// group commit may run it again).
-    pub(crate) fn to_sqlite(&self) -> StoreResult<(String, SqliteArguments)> {
-        sqlite_parts(&self.sql, &self.args)
+    /// SQLite's text and arguments for the batch (see [`Stmt::into_sqlite`]).
+    pub(crate) fn into_sqlite(self) -> StoreResult<(String, SqliteArguments)> {
+        sqlite_parts(&self.sql, self.args)
     }
 
     /// The batch as one statement of many parts.
@@ -360,28 +359,45 @@ impl Stmt {
     /// where `$n` repeats). SQLite finds a named parameter by walking a
     /// list, so binding `$1…$n` costs the square of `n`; `?` costs nothing.
     pub(crate) fn into_sqlite(self) -> StoreResult<(String, SqliteArguments)> {
-        sqlite_parts(&self.sql, &self.args)
+        sqlite_parts(&self.sql, self.args)
     }
 }
 
 /// SQLite's text (anonymous `?` in order of appearance) and arguments for
-/// `sql` with its `$n` placeholders bound to `args`.
-fn sqlite_parts(text: &str, args: &[Arg]) -> StoreResult<(String, SqliteArguments)> {
+/// `sql` with its `$n` placeholders bound to `args`. An argument is moved
+/// at its last use and copied only where `$n` repeats.
+fn sqlite_parts(text: &str, args: Vec<Arg>) -> StoreResult<(String, SqliteArguments)> {
     let mut sql = String::with_capacity(text.len());
     let mut order = Vec::with_capacity(args.len());
     rewrite_placeholders(&mut sql, text, |out, n| {
         out.push('?');
         order.push(n);
     });
+    let count = args.len();
+    let mut uses = vec![0usize; count];
+    for &n in &order {
+        match n.checked_sub(1).and_then(|i| uses.get_mut(i)) {
+            Some(u) => *u += 1,
+            None => {
+                return Err(StoreError::other(std::io::Error::other(format!(
+                    "the statement names ${n} but has {count} arguments"
+                ))));
+            }
+        }
+    }
+    let mut slots: Vec<Option<Arg>> = args.into_iter().map(Some).collect();
     let mut a = SqliteArguments::default();
     for n in order {
-        let arg = n.checked_sub(1).and_then(|i| args.get(i)).ok_or_else(|| {
-            StoreError::other(std::io::Error::other(format!(
-                "the statement names ${n} but has {} arguments",
-                args.len()
-            )))
-        })?;
-        arg.add_sqlite(&mut a)?;
+        let i = n - 1;
+        uses[i] -= 1;
+        let arg = if uses[i] == 0 {
+            slots[i].take()
+        } else {
+            slots[i].clone()
+        };
+        if let Some(arg) = arg {
+            arg.add_sqlite(&mut a)?;
+        }
     }
     Ok((sql, a))
 }
@@ -395,8 +411,10 @@ mod tests {
         let stmt = Stmt::new("SELECT '$1', $2 -- $9\n, \"$3\", $1, $2 /* $4 */")
             .bind(1i64)
             .bind("two");
-        let (sql, _) = stmt.into_sqlite().unwrap();
+        let (sql, args) = stmt.into_sqlite().unwrap();
         assert_eq!(sql, "SELECT '$1', ? -- $9\n, \"$3\", ?, ? /* $4 */");
+        // `$2` is bound twice, `$1` once: one value per `?`.
+        assert_eq!(sqlx::Arguments::len(&args), 3);
         assert!(Stmt::new("SELECT $3").bind(1i64).into_sqlite().is_err());
     }
 
