@@ -242,13 +242,9 @@ impl Batch {
         self.sql.is_empty()
     }
 
-    /// Appends a statement, renumbering its placeholders.
+    /// Appends a copy of a statement, renumbering its placeholders.
     pub(crate) fn push(&mut self, stmt: &Stmt) {
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        renumber_into(&mut self.sql, &stmt.sql, self.args.len());
-        self.args.extend(stmt.args.iter().cloned());
+        self.push_owned(stmt.clone());
     }
 
     /// Appends a statement it owns, renumbering its placeholders and
