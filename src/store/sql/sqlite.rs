@@ -38,7 +38,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 
 use super::db_err;
-use super::stmt::{Batch, Stmt, Write};
+use super::stmt::{SqliteBatch, Stmt, Write};
 use crate::store::{StoreError, StoreResult};
 
 /// Batches committed together at most.
@@ -48,21 +48,20 @@ const MAX_GROUP: usize = 128;
 /// number of rows other than `$1` (see the `write_checks` view).
 const CHECK_CHANGES: &str = "INSERT INTO write_checks (ok) VALUES (changes() = $1)";
 
-/// The writes of one transaction as one batch, each checked write followed
-/// by its check.
-fn batch_of(writes: Vec<Write>) -> Batch {
-    let mut batch = Batch::default();
+/// Appends the writes of one transaction to `batch`, each checked write
+/// followed by its check.
+fn push_writes(batch: &mut SqliteBatch, writes: Vec<Write>) -> StoreResult<()> {
     for w in writes {
-        batch.push_owned(w.stmt);
+        batch.push(w.stmt)?;
         if let Some(rows) = w.expect {
-            batch.push_owned(Stmt::new(CHECK_CHANGES).bind(rows as i64));
+            batch.push(Stmt::new(CHECK_CHANGES).bind(rows as i64))?;
         }
     }
-    batch
+    Ok(())
 }
 
-/// A batch as SQLite runs it (see [`Stmt::into_sqlite`]), made by the task
-/// that wrote it; cheap to clone (the arguments are shared).
+/// A batch as SQLite runs it, made by the task that wrote it; cheap to
+/// clone (the arguments are shared).
 #[derive(Clone)]
 struct Ready {
     sql: Arc<str>,
@@ -70,8 +69,10 @@ struct Ready {
 }
 
 impl Ready {
-    fn of(batch: Batch) -> StoreResult<Ready> {
-        let (sql, args) = batch.into_sqlite()?;
+    fn of(writes: Vec<Write>) -> StoreResult<Ready> {
+        let mut batch = SqliteBatch::default();
+        push_writes(&mut batch, writes)?;
+        let (sql, args) = batch.into_parts();
         Ok(Ready {
             sql: sql.into(),
             args,
@@ -95,11 +96,11 @@ impl Ready {
     }
 }
 
-async fn send(conn: &mut SqliteConnection, batch: Batch) -> StoreResult<()> {
+async fn send(conn: &mut SqliteConnection, batch: SqliteBatch) -> StoreResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let (sql, args) = batch.into_sqlite()?;
+    let (sql, args) = batch.into_parts();
     sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
         .execute(conn)
         .await
@@ -107,11 +108,11 @@ async fn send(conn: &mut SqliteConnection, batch: Batch) -> StoreResult<()> {
         .map_err(db_err)
 }
 
-async fn fetch<R>(conn: &mut SqliteConnection, batch: Batch) -> StoreResult<Vec<R>>
+async fn fetch<R>(conn: &mut SqliteConnection, batch: SqliteBatch) -> StoreResult<Vec<R>>
 where
     R: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
 {
-    let (sql, args) = batch.into_sqlite()?;
+    let (sql, args) = batch.into_parts();
     sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args)
         .fetch_all(conn)
         .await
@@ -321,7 +322,7 @@ impl SqliteWriter {
         }
         let (done, outcome) = oneshot::channel();
         let job = Job {
-            batch: Ready::of(batch_of(writes))?,
+            batch: Ready::of(writes)?,
             done,
         };
         self.groups
@@ -338,8 +339,8 @@ impl SqliteWriter {
     {
         let mut writer = self.lock.lock().await;
         writer.roll_back_abandoned().await?;
-        let mut batch = Batch::default();
-        batch.push_owned(stmt);
+        let mut batch = SqliteBatch::default();
+        batch.push(stmt)?;
         fetch(writer.conn()?, batch).await
     }
 
@@ -347,8 +348,8 @@ impl SqliteWriter {
     pub(crate) async fn execute_alone(&self, stmt: Stmt) -> StoreResult<u64> {
         let mut writer = self.lock.lock().await;
         writer.roll_back_abandoned().await?;
-        let mut batch = Batch::default();
-        batch.push_owned(stmt);
+        let mut batch = SqliteBatch::default();
+        batch.push(stmt)?;
         batch.push_sql("SELECT changes()");
         let rows: Vec<(i64,)> = fetch(writer.conn()?, batch).await?;
         Ok(rows.first().map_or(0, |(n,)| (*n).max(0) as u64))
@@ -427,21 +428,18 @@ impl SqliteTx {
 
     /// Takes the writer if not yet held, and what must go first on the
     /// next trip: `BEGIN` (once) and the pending writes.
-    async fn start_trip(&mut self) -> StoreResult<(Batch, &mut SqliteConnection)> {
+    async fn start_trip(&mut self) -> StoreResult<(SqliteBatch, &mut SqliteConnection)> {
         if self.held.is_none() {
             let mut writer = self.writer.lock.clone().lock_owned().await;
             writer.roll_back_abandoned().await?;
             self.held = Some(writer);
         }
-        let mut batch = Batch::default();
+        let mut batch = SqliteBatch::default();
         if !self.begun {
             batch.push_sql("BEGIN IMMEDIATE");
             self.begun = true;
         }
-        let pending = batch_of(std::mem::take(&mut self.pending));
-        if !pending.is_empty() {
-            batch.push_owned(pending.into_stmt());
-        }
+        push_writes(&mut batch, std::mem::take(&mut self.pending))?;
         match self.held.as_deref_mut() {
             Some(w) => Ok((batch, w.conn()?)),
             None => Err(failure("the transaction lost its writer")),
@@ -461,7 +459,7 @@ impl SqliteTx {
         R: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
     {
         let (mut batch, conn) = self.start_trip().await?;
-        batch.push(stmt);
+        batch.push(stmt.clone())?;
         fetch(conn, batch).await
     }
 
@@ -469,7 +467,7 @@ impl SqliteTx {
     /// many rows it changed.
     pub(crate) async fn execute(&mut self, stmt: &Stmt) -> StoreResult<u64> {
         let (mut batch, conn) = self.start_trip().await?;
-        batch.push(stmt);
+        batch.push(stmt.clone())?;
         batch.push_sql("SELECT changes()");
         let rows: Vec<(i64,)> = fetch(conn, batch).await?;
         Ok(rows.first().map_or(0, |(n,)| (*n).max(0) as u64))

@@ -7,7 +7,6 @@
 //! renumber placeholders or choose when a write is sent.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use serde_json::value::RawValue;
 use sqlx::postgres::PgArguments;
@@ -229,8 +228,9 @@ impl From<Stmt> for Write {
     }
 }
 
-/// Statements sent together in one call: their SQL joined, each statement's
-/// placeholders renumbered after the ones before it, their values in order.
+/// PostgreSQL's statements joined into one: their SQL, each statement's
+/// placeholders renumbered after the ones before it, their values in order
+/// (SQLite joins in its own form: [`SqliteBatch`]).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Batch {
     pub(super) sql: String,
@@ -238,38 +238,6 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.sql.is_empty()
-    }
-
-    /// Appends a copy of a statement, renumbering its placeholders.
-    pub(crate) fn push(&mut self, stmt: &Stmt) {
-        self.push_owned(stmt.clone());
-    }
-
-    /// Appends a statement it owns, renumbering its placeholders and
-    /// moving its arguments (mail bodies, documents) instead of copying.
-    pub(crate) fn push_owned(&mut self, stmt: Stmt) {
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        renumber_into(&mut self.sql, &stmt.sql, self.args.len());
-        self.args.extend(stmt.args);
-    }
-
-    /// Appends SQL without placeholders.
-    pub(crate) fn push_sql(&mut self, sql: &str) {
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        self.sql.push_str(sql);
-    }
-
-    /// SQLite's text and arguments for the batch (see [`Stmt::into_sqlite`]).
-    pub(crate) fn into_sqlite(self) -> StoreResult<(String, SqliteArguments)> {
-        sqlite_parts(&self.sql, self.args)
-    }
-
     /// The batch as one statement of many parts.
     pub(crate) fn into_stmt(self) -> Stmt {
         Stmt {
@@ -288,9 +256,27 @@ pub(crate) fn renumber_into(out: &mut String, sql: &str, offset: usize) {
         return;
     }
     rewrite_placeholders(out, sql, |out, n| {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "${}", n + offset);
+        out.push('$');
+        push_number(out, n + offset);
     });
+}
+
+/// Appends `n` in decimal, without the formatting machinery.
+fn push_number(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(d as char);
+    }
 }
 
 /// Copies `sql` to `out`, writing each placeholder `$n` (outside quotes and
@@ -360,42 +346,88 @@ impl Stmt {
 }
 
 /// SQLite's text (anonymous `?` in order of appearance) and arguments for
-/// `sql` with its `$n` placeholders bound to `args`. An argument is moved
-/// at its last use and copied only where `$n` repeats.
+/// `sql` with its `$n` placeholders bound to `args`.
 fn sqlite_parts(text: &str, args: Vec<Arg>) -> StoreResult<(String, SqliteArguments)> {
-    let mut sql = String::with_capacity(text.len());
-    let mut order = Vec::with_capacity(args.len());
-    rewrite_placeholders(&mut sql, text, |out, n| {
-        out.push('?');
-        order.push(n);
-    });
-    let count = args.len();
-    let mut uses = vec![0usize; count];
-    for &n in &order {
-        match n.checked_sub(1).and_then(|i| uses.get_mut(i)) {
-            Some(u) => *u += 1,
-            None => {
-                return Err(StoreError::other(std::io::Error::other(format!(
-                    "the statement names ${n} but has {count} arguments"
-                ))));
+    let mut batch = SqliteBatch::default();
+    batch.push_parts(text, args)?;
+    Ok((batch.sql, batch.args))
+}
+
+/// Statements joined in SQLite's form as they are added: each `$n` of each
+/// statement becomes an anonymous `?` with its argument bound in order of
+/// appearance, so nothing is renumbered and each statement's text is read
+/// once (see [`Stmt::into_sqlite`]).
+#[derive(Debug, Default)]
+pub(crate) struct SqliteBatch {
+    sql: String,
+    args: SqliteArguments,
+}
+
+impl SqliteBatch {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sql.is_empty()
+    }
+
+    /// Appends a statement, moving its arguments.
+    pub(crate) fn push(&mut self, stmt: Stmt) -> StoreResult<()> {
+        self.push_parts(&stmt.sql, stmt.args)
+    }
+
+    /// Appends SQL without placeholders.
+    pub(crate) fn push_sql(&mut self, sql: &str) {
+        self.separate();
+        self.sql.push_str(sql);
+    }
+
+    pub(crate) fn into_parts(self) -> (String, SqliteArguments) {
+        (self.sql, self.args)
+    }
+
+    fn separate(&mut self) {
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+    }
+
+    /// An argument is moved at its last use and copied only where `$n`
+    /// repeats.
+    fn push_parts(&mut self, text: &str, args: Vec<Arg>) -> StoreResult<()> {
+        let before = self.sql.len();
+        self.separate();
+        let mut order = Vec::with_capacity(args.len());
+        rewrite_placeholders(&mut self.sql, text, |out, n| {
+            out.push('?');
+            order.push(n);
+        });
+        let count = args.len();
+        let mut uses = vec![0usize; count];
+        for &n in &order {
+            match n.checked_sub(1).and_then(|i| uses.get_mut(i)) {
+                Some(u) => *u += 1,
+                None => {
+                    // Nothing of it stays: its arguments were not added yet.
+                    self.sql.truncate(before);
+                    return Err(StoreError::other(std::io::Error::other(format!(
+                        "the statement names ${n} but has {count} arguments"
+                    ))));
+                }
             }
         }
-    }
-    let mut slots: Vec<Option<Arg>> = args.into_iter().map(Some).collect();
-    let mut a = SqliteArguments::default();
-    for n in order {
-        let i = n - 1;
-        uses[i] -= 1;
-        let arg = if uses[i] == 0 {
-            slots[i].take()
-        } else {
-            slots[i].clone()
-        };
-        if let Some(arg) = arg {
-            arg.add_sqlite(&mut a)?;
+        let mut slots: Vec<Option<Arg>> = args.into_iter().map(Some).collect();
+        for n in order {
+            let i = n - 1;
+            uses[i] -= 1;
+            let arg = if uses[i] == 0 {
+                slots[i].take()
+            } else {
+                slots[i].clone()
+            };
+            if let Some(arg) = arg {
+                arg.add_sqlite(&mut self.args)?;
+            }
         }
+        Ok(())
     }
-    Ok((sql, a))
 }
 
 #[cfg(test)]
@@ -443,19 +475,30 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_joins_statements_and_their_values_in_order() {
-        let mut b = Batch::default();
-        b.push(&Stmt::new("INSERT INTO t VALUES ($1)").bind(1i64));
+    fn a_sqlite_batch_joins_statements_with_anonymous_parameters() {
+        let mut b = SqliteBatch::default();
+        b.push_sql("BEGIN");
         b.push(
-            &Stmt::new("UPDATE t SET a = $2 WHERE a = $1")
+            Stmt::new("INSERT INTO t VALUES ($1, $2)")
+                .bind(1i64)
+                .bind("x"),
+        )
+        .unwrap();
+        b.push(
+            Stmt::new("UPDATE t SET a = $2 WHERE a = $1 OR b = $2")
                 .bind(1i64)
                 .bind(2i64),
-        );
+        )
+        .unwrap();
+        assert!(b.push(Stmt::new("SELECT $2").bind(1i64)).is_err());
+        let (sql, args) = SqliteBatch::default().into_parts();
+        assert!(sql.is_empty() && sqlx::Arguments::len(&args) == 0);
+        let (sql, args) = b.into_parts();
         assert_eq!(
-            b.sql,
-            "INSERT INTO t VALUES ($1);\nUPDATE t SET a = $3 WHERE a = $2"
+            sql,
+            "BEGIN;\nINSERT INTO t VALUES (?, ?);\nUPDATE t SET a = ? WHERE a = ? OR b = ?"
         );
-        assert_eq!(b.args.len(), 3);
+        assert_eq!(sqlx::Arguments::len(&args), 5);
     }
 
     #[test]
