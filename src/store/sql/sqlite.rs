@@ -428,18 +428,26 @@ impl SqliteTx {
 
     /// Takes the writer if not yet held, and what must go first on the
     /// next trip: `BEGIN` (once) and the pending writes.
-    async fn start_trip(&mut self) -> StoreResult<(SqliteBatch, &mut SqliteConnection)> {
+    /// `BEGIN` (once), the pending writes and `last` are put in SQLite's
+    /// form before the writer is taken, so no other writer waits for that.
+    async fn start_trip(
+        &mut self,
+        last: Option<&Stmt>,
+    ) -> StoreResult<(SqliteBatch, &mut SqliteConnection)> {
+        let mut batch = SqliteBatch::default();
+        if !self.begun {
+            batch.push_sql("BEGIN IMMEDIATE");
+        }
+        push_writes(&mut batch, std::mem::take(&mut self.pending))?;
+        if let Some(stmt) = last {
+            batch.push(stmt.clone())?;
+        }
         if self.held.is_none() {
             let mut writer = self.writer.lock.clone().lock_owned().await;
             writer.roll_back_abandoned().await?;
             self.held = Some(writer);
         }
-        let mut batch = SqliteBatch::default();
-        if !self.begun {
-            batch.push_sql("BEGIN IMMEDIATE");
-            self.begun = true;
-        }
-        push_writes(&mut batch, std::mem::take(&mut self.pending))?;
+        self.begun = true;
         match self.held.as_deref_mut() {
             Some(w) => Ok((batch, w.conn()?)),
             None => Err(failure("the transaction lost its writer")),
@@ -448,7 +456,7 @@ impl SqliteTx {
 
     /// The connection, holding the writer, with every earlier write sent.
     pub(crate) async fn conn(&mut self) -> StoreResult<&mut SqliteConnection> {
-        let (batch, conn) = self.start_trip().await?;
+        let (batch, conn) = self.start_trip(None).await?;
         send(&mut *conn, batch).await?;
         Ok(conn)
     }
@@ -458,16 +466,14 @@ impl SqliteTx {
     where
         R: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
     {
-        let (mut batch, conn) = self.start_trip().await?;
-        batch.push(stmt.clone())?;
+        let (batch, conn) = self.start_trip(Some(stmt)).await?;
         fetch(conn, batch).await
     }
 
     /// Runs `stmt` after the pending writes, in one trip, and returns how
     /// many rows it changed.
     pub(crate) async fn execute(&mut self, stmt: &Stmt) -> StoreResult<u64> {
-        let (mut batch, conn) = self.start_trip().await?;
-        batch.push(stmt.clone())?;
+        let (mut batch, conn) = self.start_trip(Some(stmt)).await?;
         batch.push_sql("SELECT changes()");
         let rows: Vec<(i64,)> = fetch(conn, batch).await?;
         Ok(rows.first().map_or(0, |(n,)| (*n).max(0) as u64))
@@ -475,7 +481,7 @@ impl SqliteTx {
 
     pub(crate) async fn commit(mut self) -> StoreResult<()> {
         if self.held.is_some() {
-            let (mut batch, conn) = self.start_trip().await?;
+            let (mut batch, conn) = self.start_trip(None).await?;
             batch.push_sql("COMMIT");
             send(conn, batch).await?;
             self.begun = false;

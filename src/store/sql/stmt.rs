@@ -257,26 +257,8 @@ pub(crate) fn renumber_into(out: &mut String, sql: &str, offset: usize) {
     }
     rewrite_placeholders(out, sql, |out, n| {
         out.push('$');
-        push_number(out, n + offset);
+        out.push_str(itoa::Buffer::new().format(n + offset));
     });
-}
-
-/// Appends `n` in decimal, without the formatting machinery.
-fn push_number(out: &mut String, n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
-        out.push(d as char);
-    }
 }
 
 /// Copies `sql` to `out`, writing each placeholder `$n` (outside quotes and
@@ -341,16 +323,10 @@ impl Stmt {
     /// where `$n` repeats). SQLite finds a named parameter by walking a
     /// list, so binding `$1…$n` costs the square of `n`; `?` costs nothing.
     pub(crate) fn into_sqlite(self) -> StoreResult<(String, SqliteArguments)> {
-        sqlite_parts(&self.sql, self.args)
+        let mut batch = SqliteBatch::default();
+        batch.push(self)?;
+        Ok(batch.into_parts())
     }
-}
-
-/// SQLite's text (anonymous `?` in order of appearance) and arguments for
-/// `sql` with its `$n` placeholders bound to `args`.
-fn sqlite_parts(text: &str, args: Vec<Arg>) -> StoreResult<(String, SqliteArguments)> {
-    let mut batch = SqliteBatch::default();
-    batch.push_parts(text, args)?;
-    Ok((batch.sql, batch.args))
 }
 
 /// Statements joined in SQLite's form as they are added: each `$n` of each
@@ -366,11 +342,6 @@ pub(crate) struct SqliteBatch {
 impl SqliteBatch {
     pub(crate) fn is_empty(&self) -> bool {
         self.sql.is_empty()
-    }
-
-    /// Appends a statement, moving its arguments.
-    pub(crate) fn push(&mut self, stmt: Stmt) -> StoreResult<()> {
-        self.push_parts(&stmt.sql, stmt.args)
     }
 
     /// Appends SQL without placeholders.
@@ -389,13 +360,15 @@ impl SqliteBatch {
         }
     }
 
-    /// An argument is moved at its last use and copied only where `$n`
-    /// repeats.
-    fn push_parts(&mut self, text: &str, args: Vec<Arg>) -> StoreResult<()> {
+    /// Appends a statement, moving its arguments: each at its last use,
+    /// copied only where `$n` repeats. A statement that names an argument
+    /// it lacks is refused and leaves the batch as it was.
+    pub(crate) fn push(&mut self, stmt: Stmt) -> StoreResult<()> {
+        let (text, args) = (stmt.sql, stmt.args);
         let before = self.sql.len();
         self.separate();
         let mut order = Vec::with_capacity(args.len());
-        rewrite_placeholders(&mut self.sql, text, |out, n| {
+        rewrite_placeholders(&mut self.sql, &text, |out, n| {
             out.push('?');
             order.push(n);
         });
