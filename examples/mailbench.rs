@@ -6,18 +6,47 @@
 //! ```sh
 //! cargo build --release && cargo run --release --example mailbench -- --users 10000
 //! ```
+//! `--server-env KEY=VALUE` (repeatable) adds to the server's environment,
+//! `--pg URL` runs it on PostgreSQL, `--bin` names another server binary.
 //! Traffic stays on 127.0.0.1; every loop is bounded.
 
 use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-const BIN: &str = "target/release/onramp";
+#[derive(Debug, Parser)]
+#[command(about = "Invitation mail throughput against the release onramp binary")]
+struct Args {
+    /// Users provisioned with invitations on, then as many with them off.
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    /// How long to wait for the last mail (a server run with its outbox
+    /// worker off, to see what queuing alone costs, never delivers).
+    #[arg(long, default_value_t = 600)]
+    mail_wait_secs: u64,
+    /// A PostgreSQL database URL (default: SQLite in a temporary folder).
+    #[arg(long)]
+    pg: Option<String>,
+    /// The server binary.
+    #[arg(long, default_value = "target/release/onramp")]
+    bin: PathBuf,
+    /// Extra environment for the server, KEY=VALUE (repeatable).
+    #[arg(long = "server-env", value_parser = parse_kv)]
+    server_env: Vec<(String, String)>,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
 
 /// A minimal SMTP server that accepts everything and counts messages.
 async fn smtp_sink(count: Arc<AtomicUsize>) -> u16 {
@@ -75,10 +104,10 @@ impl Drop for Server {
     }
 }
 
-fn run(env: &[(&str, String)], args: &[&str]) -> String {
-    let out = Command::new(BIN)
+fn run(bin: &Path, env: &[(String, String)], args: &[&str]) -> String {
+    let out = Command::new(bin)
         .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run onramp");
     assert!(
@@ -144,25 +173,10 @@ async fn provision(
     started.elapsed()
 }
 
-/// The value after `name` on the command line.
-fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-}
-
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = arg(&args, "--users")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    // How long to wait for the last mail (a server run with its outbox
-    // worker off, to see what queuing alone costs, never delivers).
-    let mail_wait: u64 = arg(&args, "--mail-wait-secs")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(600);
-    let pg = arg(&args, "--pg").cloned();
+    let args = Args::parse();
+    let (n, mail_wait, bin) = (args.users, args.mail_wait_secs, args.bin.as_path());
     let dir = tempfile::tempdir().expect("tmp");
     let count = Arc::new(AtomicUsize::new(0));
     let smtp_port = smtp_sink(count.clone()).await;
@@ -171,10 +185,12 @@ async fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let env = vec![
+    let mut env: Vec<(String, String)> = [
         (
             "ONRAMP_DATABASE__URL",
-            pg.unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display())),
+            args.pg
+                .clone()
+                .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display())),
         ),
         ("ONRAMP_HTTP__BIND", format!("127.0.0.1:{http_port}")),
         ("ONRAMP_LOG__LEVEL", "warn".to_string()),
@@ -182,14 +198,18 @@ async fn main() {
         ("ONRAMP_MAIL__SMTP__HOST", "127.0.0.1".to_string()),
         ("ONRAMP_MAIL__SMTP__PORT", smtp_port.to_string()),
         ("ONRAMP_MAIL__SMTP__TLS", "none".to_string()),
-    ];
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    env.extend(args.server_env.iter().cloned());
     let org: serde_json::Value =
-        serde_json::from_str(&run(&env, &["org", "create", "--name", "Mail Bench"])).unwrap();
+        serde_json::from_str(&run(bin, &env, &["org", "create", "--name", "Mail Bench"])).unwrap();
     let org_id = org["id"].as_str().unwrap().to_string();
-    let token = run(&env, &["scim-token", "create", "--org", &org_id]);
+    let token = run(bin, &env, &["scim-token", "create", "--org", &org_id]);
     let _server = Server(
-        Command::new(BIN)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        Command::new(bin)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -216,7 +236,11 @@ async fn main() {
     let total = started.elapsed();
     let delivered = count.load(Ordering::Relaxed);
 
-    run(&env, &["org", "set", &org_id, "--auto-invite", "false"]);
+    run(
+        bin,
+        &env,
+        &["org", "set", &org_id, "--auto-invite", "false"],
+    );
     // A change made by another process reaches the server's organization
     // cache within http.tenancy_cache_ms (2 s by default).
     tokio::time::sleep(Duration::from_millis(2500)).await;

@@ -103,9 +103,14 @@ impl TenantGate {
         (1 + body_len / (64 * 1024)).min(self.per_tenant as u64) as u32
     }
 
-    /// A place for a request of `org` weighing `weight`, or `None` when it
-    /// waited too long.
-    pub async fn enter(&self, org: Uuid, weight: u32) -> Option<OwnedSemaphorePermit> {
+    /// A place for a request of `org` weighing `weight`, with the gate it
+    /// was taken from (see [`crate::work`]), or `None` when it waited too
+    /// long.
+    pub async fn enter(
+        &self,
+        org: Uuid,
+        weight: u32,
+    ) -> Option<(Arc<Semaphore>, OwnedSemaphorePermit)> {
         let gate = {
             let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
             if map.len() > 10_000 {
@@ -117,12 +122,13 @@ impl TenantGate {
         };
         let weight = weight.clamp(1, self.per_tenant as u32);
         if let Ok(permit) = gate.clone().try_acquire_many_owned(weight) {
-            return Some(permit);
+            return Some((gate, permit));
         }
-        tokio::time::timeout(self.wait, gate.acquire_many_owned(weight))
+        let permit = tokio::time::timeout(self.wait, gate.clone().acquire_many_owned(weight))
             .await
-            .ok()
-            .and_then(Result::ok)
+            .ok()?
+            .ok()?;
+        Some((gate, permit))
     }
 }
 

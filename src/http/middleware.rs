@@ -150,7 +150,10 @@ pub async fn guard(
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    match AssertUnwindSafe(next.call(req)).catch_unwind().await {
+    match AssertUnwindSafe(crate::work::within(next.call(req)))
+        .catch_unwind()
+        .await
+    {
         Ok(result) => result.map(ServiceResponse::map_into_boxed_body),
         Err(_panic) => Err(Refused::Panicked { format, request_id }.into()),
     }

@@ -18,9 +18,10 @@ use crate::scim::ScimFailure;
 use crate::scim::protocol::ScimError;
 use crate::tenancy::{ScimPrincipal, TenancyService};
 
-/// The organization whose SCIM token authenticated this request, and its
-/// place among that organization's requests in progress (see
-/// [`TenantGate`]), held until the request is done.
+/// The organization whose SCIM token authenticated this request. Its place
+/// among that organization's requests in progress (see [`TenantGate`]) is
+/// held by the request ([`crate::work`]) until it is done; only outside a
+/// request scope is it kept here.
 #[derive(Debug)]
 pub struct ScimAuth {
     pub principal: ScimPrincipal,
@@ -77,13 +78,19 @@ impl FromRequest for ScimAuth {
                 })?
                 .ok_or_else(|| ScimError::unauthorized("the bearer token is not valid"))?;
             let place = match gate {
-                Some(gate) => Some(gate.enter(principal.org_id, gate.weight(body_len)).await.ok_or_else(|| {
-                    ScimError::new(
-                        429,
-                        None,
-                        "too many requests of this organization are in progress; retry shortly",
-                    )
-                })?),
+                Some(gate) => {
+                    let (org_gate, permit) = gate
+                        .enter(principal.org_id, gate.weight(body_len))
+                        .await
+                        .ok_or_else(|| {
+                            ScimError::new(
+                                429,
+                                None,
+                                "too many requests of this organization are in progress; retry shortly",
+                            )
+                        })?;
+                    crate::work::hold(org_gate, permit)
+                }
                 None => None,
             };
             Ok(ScimAuth {

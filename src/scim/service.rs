@@ -30,7 +30,9 @@ pub(super) const ATTEMPTS: usize = 8;
 /// Writes of one resource in this process, one at a time: they would
 /// otherwise all read the same version and all but one fail their version
 /// check. Writes of different resources never wait for each other, and
-/// nothing here waits for the database's lock.
+/// nothing here waits for the database's lock. A write that must wait for
+/// another gives its place at its organization's gate back meanwhile (see
+/// [`crate::work`]: the one it waits for may be taking its place again).
 #[derive(Clone, Default)]
 pub(super) struct ResourceLocks(Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>);
 
@@ -43,7 +45,10 @@ impl ResourceLocks {
             }
             map.entry(id).or_default().clone()
         };
-        lock.lock_owned().await
+        match lock.clone().try_lock_owned() {
+            Ok(turn) => turn,
+            Err(_) => crate::work::waiting(lock.lock_owned()).await,
+        }
     }
 }
 
@@ -378,5 +383,61 @@ mod tests {
             if_match: Some("W/\"3\"".into()),
         };
         assert_eq!(pinned.on_stale(0).await.unwrap_err().status, 412);
+    }
+
+    #[tokio::test]
+    async fn a_write_waiting_for_a_resource_gives_its_place_back_so_the_holder_can_finish() {
+        use std::sync::Arc;
+        use tokio::sync::{Semaphore, oneshot};
+        // One place for the organization; X writes a user and waits for its
+        // commit (place given back); Y takes the place and waits for the
+        // same user. X must get its place again to finish and let Y in.
+        let gate = Arc::new(Semaphore::new(1));
+        let locks = ResourceLocks::default();
+        let user = Uuid::now_v7();
+        let (commit, committed) = oneshot::channel::<()>();
+        let (waiting_for_commit, is_waiting) = oneshot::channel::<()>();
+        let x = tokio::spawn({
+            let (gate, locks) = (gate.clone(), locks.clone());
+            crate::work::within(async move {
+                let place = gate.clone().acquire_owned().await.unwrap();
+                assert!(crate::work::hold(gate, place).is_none());
+                let _turn = locks.lock(user).await;
+                crate::work::waiting(async {
+                    waiting_for_commit.send(()).unwrap();
+                    committed.await.unwrap();
+                })
+                .await;
+            })
+        });
+        is_waiting.await.unwrap();
+        let (entered, has_entered) = oneshot::channel::<()>();
+        let y = tokio::spawn({
+            let (gate, locks) = (gate.clone(), locks.clone());
+            crate::work::within(async move {
+                let place = gate.clone().acquire_owned().await.unwrap();
+                assert!(crate::work::hold(gate, place).is_none());
+                entered.send(()).unwrap();
+                let _turn = locks.lock(user).await;
+                crate::work::holds_place()
+            })
+        });
+        // Y holds the place until it has to wait for the user's lock.
+        has_entered.await.unwrap();
+        let given_back = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while gate.available_permits() == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        assert!(given_back.is_ok(), "Y gives its place back to wait");
+        commit.send(()).unwrap();
+        let done = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            x.await.unwrap();
+            y.await.unwrap()
+        })
+        .await;
+        assert_eq!(done.ok(), Some(true), "both finish; Y with its place");
+        assert_eq!(gate.available_permits(), 1);
     }
 }

@@ -426,3 +426,110 @@ async fn endpoint_names_in_any_case_and_with_a_trailing_slash_are_served() {
         assert_eq!(found["totalResults"], 1);
     }
 }
+
+#[tokio::test]
+async fn a_request_waiting_for_its_commit_gives_back_its_place_at_the_gate() {
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        let org = onramp::store::Organization {
+            id: Uuid::now_v7(),
+            name: "A".into(),
+            slug: "a".into(),
+            domains: vec![],
+            created_at: Timestamp::now(),
+            settings: Default::default(),
+        };
+        // Another task's transaction writes the same organization and reads,
+        // so it holds SQLite's writer, or PostgreSQL's lock on the slug.
+        let (hold, release) = tokio::sync::oneshot::channel::<()>();
+        let (held, is_held) = tokio::sync::oneshot::channel::<()>();
+        let blocker = tokio::spawn({
+            let (store, org) = (store.clone(), org.clone());
+            async move {
+                let tx = store.begin().await.unwrap();
+                tx.insert_org(&org).await.unwrap();
+                tx.count_orgs().await.unwrap();
+                held.send(()).unwrap();
+                let _ = release.await;
+                drop(tx);
+            }
+        });
+        is_held.await.unwrap();
+        // A request of an organization whose gate has one place, writing.
+        let gate = Arc::new(tokio::sync::Semaphore::new(1));
+        let request = tokio::spawn({
+            let (store, org, gate) = (store.clone(), org.clone(), gate.clone());
+            onramp::work::within(async move {
+                let permit = gate.clone().try_acquire_owned().unwrap();
+                assert!(onramp::work::hold(gate, permit).is_none());
+                let written = store.insert_org(&org).await;
+                (written, onramp::work::holds_place())
+            })
+        });
+        // While its write waits, the place is free for the next request.
+        let freed = tokio::time::timeout(Duration::from_secs(10), async {
+            while gate.available_permits() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(
+            freed.is_ok(),
+            "{backend:?}: the place is given back while waiting"
+        );
+        assert!(!request.is_finished());
+        hold.send(()).unwrap();
+        blocker.await.unwrap();
+        let (written, holds) = request.await.unwrap();
+        written.unwrap();
+        assert!(holds, "{backend:?}: taken again once committed");
+        assert_eq!(
+            gate.available_permits(),
+            1,
+            "{backend:?}: given back at the end"
+        );
+        assert_eq!(store.count_orgs().await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn an_organization_with_one_place_can_patch_one_user_many_times_at_once() {
+    // Each PATCH waits for the user's lock and for its commit: with one
+    // place at the gate, both waits must give it back, or the request
+    // holding the lock could never take its place again.
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let app = spawn_app_on(db, |c| {
+            c.http.tenant_concurrency = 1;
+            c.http.tenant_queue_ms = 30_000;
+        })
+        .await;
+        let (s, _) = scim(&app, "Acme").await;
+        let (_, u) = s.post("/Users", entra_user("one@acme.example")).await;
+        let path = format!("/Users/{}", u["id"].as_str().unwrap());
+        let patches = (0..24).map(|i| {
+            let (s, path) = (&s, path.clone());
+            async move {
+                s.patch(
+                    &path,
+                    json!([{"op": "replace", "path": "title", "value": format!("T{i}")}]),
+                )
+                .await
+                .0
+            }
+        });
+        let statuses = tokio::time::timeout(
+            Duration::from_secs(60),
+            futures_util::future::join_all(patches),
+        )
+        .await
+        .expect("no request waits for ever");
+        assert!(
+            statuses.iter().all(|s| *s == 200),
+            "{backend:?} {statuses:?}"
+        );
+        let (_, now) = s.get(&path).await;
+        assert_eq!(now["meta"]["version"], "W/\"25\"", "{backend:?}");
+    }
+}

@@ -253,8 +253,14 @@ impl PgTx {
 }
 
 /// Commits writes made outside a begun transaction: one statement in
-/// autocommit when they make one, else inside `BEGIN … COMMIT`.
+/// autocommit when they make one, else inside `BEGIN … COMMIT`. The
+/// request's place at its organization's gate is given back while they
+/// travel ([`crate::work`]): the connection is taken and returned inside.
 pub(crate) async fn commit_writes(pool: &PgPool, writes: Vec<Write>) -> StoreResult<()> {
+    crate::work::waiting(send_writes(pool, writes)).await
+}
+
+async fn send_writes(pool: &PgPool, writes: Vec<Write>) -> StoreResult<()> {
     let mut runs = runs(writes);
     match runs.len() {
         0 => Ok(()),

@@ -328,7 +328,11 @@ impl SqliteWriter {
         self.groups
             .send(job)
             .map_err(|_| failure("the store is closed"))?;
-        outcome.await.map_err(|_| failure("the store is closed"))?
+        // Nothing is held while the committer works: the request's place at
+        // its organization's gate is given back meanwhile.
+        crate::work::waiting(outcome)
+            .await
+            .map_err(|_| failure("the store is closed"))?
     }
 
     /// Runs one statement on its own (SQLite's implicit transaction) and
