@@ -9,7 +9,9 @@
 //! only keep its organization's next requests out of the group commit it is
 //! waiting for. So such waits run inside [`waiting`]: the place is given
 //! back for that time and taken again (without a time limit: the work is
-//! under way) before the request goes on.
+//! under way) before the request goes on. Only a request that weighs one
+//! unit does this: one that weighs more (a large body, a Bulk request)
+//! still holds the memory its weight stands for, so it keeps its place.
 //!
 //! Taking the place again must never wait on a request that holds a place
 //! and waits for something the first one holds, or the two would wait for
@@ -73,14 +75,13 @@ pub fn holds_place() -> bool {
         .unwrap_or(false)
 }
 
-/// Awaits `fut` with the current request's place given back, and takes the
-/// place again before returning. `fut` must hold nothing another request
-/// could be waiting for.
+/// Awaits `fut` with the current request's place given back (if it weighs
+/// one unit), and takes the place again before returning.
 pub async fn waiting<F: Future>(fut: F) -> F::Output {
     let given_back = PLACE
         .try_with(|p| {
             let mut place = p.borrow_mut();
-            let place = place.as_mut()?;
+            let place = place.as_mut().filter(|p| p.weight == 1)?;
             drop(place.permit.take()?);
             Some((place.gate.clone(), place.weight))
         })
@@ -126,17 +127,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_place_is_taken_again_only_when_one_is_free() {
-        let gate = Arc::new(Semaphore::new(2));
-        let taken = gate.clone().try_acquire_many_owned(2).unwrap();
+        let gate = Arc::new(Semaphore::new(1));
+        let taken = gate.clone().try_acquire_owned().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<OwnedSemaphorePermit>();
         let request = tokio::spawn({
             let gate = gate.clone();
             within(async move {
                 assert!(hold(gate.clone(), taken).is_none());
                 waiting(async {
-                    // While it waits, another request takes both places.
-                    tx.send(gate.clone().try_acquire_many_owned(2).unwrap())
-                        .unwrap();
+                    // While it waits, another request takes the place.
+                    tx.send(gate.clone().try_acquire_owned().unwrap()).unwrap();
                 })
                 .await;
                 holds_place()
@@ -147,7 +147,23 @@ mod tests {
         assert!(!request.is_finished(), "waits for a free place");
         drop(other);
         assert!(request.await.unwrap());
-        assert_eq!(gate.available_permits(), 2);
+        assert_eq!(gate.available_permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_heavy_request_keeps_its_place_while_it_waits() {
+        let gate = Arc::new(Semaphore::new(16));
+        within(async {
+            let big = gate.clone().try_acquire_many_owned(16).unwrap();
+            assert!(hold(gate.clone(), big).is_none());
+            waiting(async {
+                assert!(holds_place(), "its body is still in memory");
+                assert_eq!(gate.available_permits(), 0);
+            })
+            .await;
+        })
+        .await;
+        assert_eq!(gate.available_permits(), 16);
     }
 
     #[tokio::test]
