@@ -18,7 +18,7 @@ use super::pages::{
     JOIN_COOKIE, Page, PageError, REGISTRATION_COOKIE, RegistrationPages, cookie, csrf_checked,
     expired, joined, see_other, signed_in_response,
 };
-use super::service::{NewSession, RegistrationError};
+use super::service::{NewSession, RegistrationError, RegistrationService};
 use super::steps::{Choice, Step};
 use crate::http::pages::{message_leading_to, page, with_csrf, with_page_headers};
 use crate::store::history::{CodePurpose, OrderRecord};
@@ -70,6 +70,13 @@ struct Posted {
     org_id: Uuid,
     invitation: Uuid,
     browser: Option<String>,
+}
+
+impl Posted {
+    /// This browser's registration cookie.
+    fn browser(&self) -> Option<&str> {
+        self.browser.as_deref()
+    }
 }
 
 async fn posted(
@@ -165,6 +172,23 @@ async fn after_final_step(
     }
 }
 
+/// A step's form: checked ([`posted`]), then `act` on it; on to the next
+/// step, finished (when `act` returns a session), or the same page with
+/// what to correct.
+async fn step(
+    pages: &RegistrationPages,
+    req: &HttpRequest,
+    form: Option<web::Form<StepForm>>,
+    act: impl AsyncFnOnce(
+        &RegistrationService,
+        &Posted,
+    ) -> Result<Option<NewSession>, RegistrationError>,
+) -> Page {
+    let p = posted(pages, req, form).await?;
+    let done = act(&pages.registration, &p).await;
+    after_final_step(pages, req, done).await
+}
+
 pub(super) async fn register_form(pages: web::Data<RegistrationPages>, req: HttpRequest) -> Page {
     step_page(&pages, &req, None, StatusCode::OK).await
 }
@@ -175,23 +199,14 @@ pub(super) async fn register(
     req: HttpRequest,
     form: Option<web::Form<StepForm>>,
 ) -> Page {
-    let p = posted(&pages, &req, form).await?;
-    let password = match p.form.new_password() {
-        Ok(password) => password,
-        Err(e) => return after_step(&pages, &req, Err(e)).await,
-    };
-    let done = pages
-        .registration
-        .complete_new(
-            p.org_id,
-            p.invitation,
-            p.browser.as_deref(),
-            StepForm::text(&p.form.name),
-            password,
-        )
-        .await
-        .map(Some);
-    after_final_step(&pages, &req, done).await
+    step(&pages, &req, form, async |r, p| {
+        let password = p.form.new_password()?;
+        let name = StepForm::text(&p.form.name);
+        r.complete_new(p.org_id, p.invitation, p.browser(), name, password)
+            .await
+            .map(Some)
+    })
+    .await
 }
 
 pub(super) async fn start_over(
@@ -214,17 +229,13 @@ pub(super) async fn prove_password(
     req: HttpRequest,
     form: Option<web::Form<StepForm>>,
 ) -> Page {
-    let p = posted(&pages, &req, form).await?;
-    let done = pages
-        .registration
-        .prove_password(
-            p.org_id,
-            p.invitation,
-            p.browser.as_deref(),
-            StepForm::text(&p.form.password).to_string(),
-        )
-        .await;
-    after_step(&pages, &req, done).await
+    step(&pages, &req, form, async |r, p| {
+        let password = StepForm::text(&p.form.password).to_string();
+        r.prove_password(p.org_id, p.invitation, p.browser(), password)
+            .await
+            .map(|()| None)
+    })
+    .await
 }
 
 fn purpose(form: &StepForm) -> Result<CodePurpose, RegistrationError> {
@@ -263,23 +274,12 @@ pub(super) async fn enter_code(
     req: HttpRequest,
     form: Option<web::Form<StepForm>>,
 ) -> Page {
-    let p = posted(&pages, &req, form).await?;
-    let done = match purpose(&p.form) {
-        Ok(purpose) => {
-            pages
-                .registration
-                .enter_code(
-                    p.org_id,
-                    p.invitation,
-                    p.browser.as_deref(),
-                    purpose,
-                    StepForm::text(&p.form.code),
-                )
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    after_final_step(&pages, &req, done).await
+    step(&pages, &req, form, async |r, p| {
+        let (purpose, code) = (purpose(&p.form)?, StepForm::text(&p.form.code));
+        r.enter_code(p.org_id, p.invitation, p.browser(), purpose, code)
+            .await
+    })
+    .await
 }
 
 pub(super) async fn choose(
@@ -287,32 +287,22 @@ pub(super) async fn choose(
     req: HttpRequest,
     form: Option<web::Form<StepForm>>,
 ) -> Page {
-    let p = posted(&pages, &req, form).await?;
-    let choice = match p.form.choice.as_deref() {
-        Some("migrate") => Choice::Migrate,
-        Some("separate") => Choice::Separate,
-        _ => {
-            return after_step(
-                &pages,
-                &req,
-                Err(RegistrationError::Invalid(
+    step(&pages, &req, form, async |r, p| {
+        let choice = match p.form.choice.as_deref() {
+            Some("migrate") => Choice::Migrate,
+            Some("separate") => Choice::Separate,
+            _ => {
+                return Err(RegistrationError::Invalid(
                     "Choose one of the two options.".into(),
-                )),
-            )
-            .await;
-        }
-    };
-    let done = pages
-        .registration
-        .choose(
-            p.org_id,
-            p.invitation,
-            p.browser.as_deref(),
-            choice,
-            StepForm::ticked(&p.form.acknowledge),
-        )
-        .await;
-    after_step(&pages, &req, done).await
+                ));
+            }
+        };
+        let acknowledged = StepForm::ticked(&p.form.acknowledge);
+        r.choose(p.org_id, p.invitation, p.browser(), choice, acknowledged)
+            .await
+            .map(|()| None)
+    })
+    .await
 }
 
 pub(super) async fn migrate(
@@ -320,19 +310,14 @@ pub(super) async fn migrate(
     req: HttpRequest,
     form: Option<web::Form<StepForm>>,
 ) -> Page {
-    let p = posted(&pages, &req, form).await?;
-    let done = pages
-        .registration
-        .complete_migrate(
-            p.org_id,
-            p.invitation,
-            p.browser.as_deref(),
-            StepForm::ticked(&p.form.business_only),
-            StepForm::ticked(&p.form.shared_account),
-        )
-        .await
-        .map(Some);
-    after_final_step(&pages, &req, done).await
+    step(&pages, &req, form, async |r, p| {
+        let business_only = StepForm::ticked(&p.form.business_only);
+        let shared = StepForm::ticked(&p.form.shared_account);
+        r.complete_migrate(p.org_id, p.invitation, p.browser(), business_only, shared)
+            .await
+            .map(Some)
+    })
+    .await
 }
 
 pub(super) async fn personal_email(
@@ -340,17 +325,13 @@ pub(super) async fn personal_email(
     req: HttpRequest,
     form: Option<web::Form<StepForm>>,
 ) -> Page {
-    let p = posted(&pages, &req, form).await?;
-    let done = pages
-        .registration
-        .set_personal_email(
-            p.org_id,
-            p.invitation,
-            p.browser.as_deref(),
-            StepForm::text(&p.form.email),
-        )
-        .await;
-    after_step(&pages, &req, done).await
+    step(&pages, &req, form, async |r, p| {
+        let email = StepForm::text(&p.form.email);
+        r.set_personal_email(p.org_id, p.invitation, p.browser(), email)
+            .await
+            .map(|()| None)
+    })
+    .await
 }
 
 pub(super) async fn details(
@@ -358,23 +339,14 @@ pub(super) async fn details(
     req: HttpRequest,
     form: Option<web::Form<StepForm>>,
 ) -> Page {
-    let p = posted(&pages, &req, form).await?;
-    let password = match p.form.new_password() {
-        Ok(password) => password,
-        Err(e) => return after_step(&pages, &req, Err(e)).await,
-    };
-    let done = pages
-        .registration
-        .set_details(
-            p.org_id,
-            p.invitation,
-            p.browser.as_deref(),
-            StepForm::text(&p.form.name),
-            password,
-            StepForm::text(&p.form.phone),
-        )
-        .await;
-    after_step(&pages, &req, done).await
+    step(&pages, &req, form, async |r, p| {
+        let password = p.form.new_password()?;
+        let (name, phone) = (StepForm::text(&p.form.name), StepForm::text(&p.form.phone));
+        r.set_details(p.org_id, p.invitation, p.browser(), name, password, phone)
+            .await
+            .map(|()| None)
+    })
+    .await
 }
 
 /// Separate's commit again, after it failed once with everything verified.
@@ -383,13 +355,12 @@ pub(super) async fn finish_separate(
     req: HttpRequest,
     form: Option<web::Form<StepForm>>,
 ) -> Page {
-    let p = posted(&pages, &req, form).await?;
-    let done = pages
-        .registration
-        .complete_separate(p.org_id, p.invitation, p.browser.as_deref())
-        .await
-        .map(Some);
-    after_final_step(&pages, &req, done).await
+    step(&pages, &req, form, async |r, p| {
+        r.complete_separate(p.org_id, p.invitation, p.browser())
+            .await
+            .map(Some)
+    })
+    .await
 }
 
 pub(super) async fn start_deregister(
@@ -397,12 +368,12 @@ pub(super) async fn start_deregister(
     req: HttpRequest,
     form: Option<web::Form<StepForm>>,
 ) -> Page {
-    let p = posted(&pages, &req, form).await?;
-    let done = pages
-        .registration
-        .start_deregister(p.org_id, p.invitation, p.browser.as_deref())
-        .await;
-    after_step(&pages, &req, done).await
+    step(&pages, &req, form, async |r, p| {
+        r.start_deregister(p.org_id, p.invitation, p.browser())
+            .await
+            .map(|()| None)
+    })
+    .await
 }
 
 pub(super) async fn deregister(
