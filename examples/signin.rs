@@ -75,8 +75,7 @@ use idp::TestIdp;
 use measure::{Meter, Row};
 use phases::{Ctx, Sources, Upto};
 use run::{Outcome, percentile_us};
-use server::Backend;
-use stack::Stack;
+use server::{Backend, Server};
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -152,7 +151,7 @@ async fn main() -> Result<()> {
     }
     let bin = server_binary(&args)?;
     let idp = TestIdp::start().await;
-    let mut stack = Stack::start(&bin, backend, &pg_url, &idp.issuer()).await?;
+    let mut stack = stack::start(&bin, backend, &pg_url, &idp.issuer()).await?;
     idp.add_client(
         stack::CLIENT_ID,
         stack::CLIENT_SECRET,
@@ -177,7 +176,7 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-async fn run(args: &Args, backend: Backend, idp: TestIdp, stack: &mut Stack) -> Result<Vec<Row>> {
+async fn run(args: &Args, backend: Backend, idp: TestIdp, stack: &mut Server) -> Result<Vec<Row>> {
     let meter = Meter {
         pid: stack.pid().context("server pid")?,
         backend,
@@ -196,7 +195,7 @@ async fn run(args: &Args, backend: Backend, idp: TestIdp, stack: &mut Stack) -> 
     let mut rows = Vec::new();
 
     eprintln!("provisioning {} people by SCIM…", args.users);
-    let out = phases::provision(&ctx, &stack.scim_token, c).await;
+    let out = phases::provision(&ctx, &stack.token, c).await;
     fail_on_errors("provisioning", &out)?;
     let links = phases::invitation_links(&ctx, &stack.mail_dir(), args.users).await?;
 

@@ -1,7 +1,8 @@
 //! The server under test: the release `onramp` binary started as a child
 //! process in a temporary directory, on a fresh SQLite file or a fresh
 //! PostgreSQL database, with an organization and a SCIM token made by the same
-//! binary's CLI. Also the process facts read from `/proc` (RSS, CPU ticks) and
+//! binary's CLI (or whatever set-up a bench asks for: `examples/signin` makes
+//! an organization with a domain and an SSO connection). Also the process facts read from `/proc` (RSS, CPU ticks) and
 //! the server's own latency histogram from `/metrics`.
 //!
 //! It must never talk to anything but 127.0.0.1 and the given PostgreSQL URL,
@@ -43,13 +44,29 @@ struct PgDatabase {
 }
 
 impl Server {
-    /// Creates the database, the organization and the token, starts the
+    /// Creates the database, an organization and its token, starts the
     /// server and waits until `/healthz` answers.
     pub async fn start(
         bin: &Path,
         backend: Backend,
         pg_url: &str,
         extra_env: &[(String, String)],
+    ) -> Result<Server> {
+        Server::start_with(bin, backend, pg_url, extra_env, |server| {
+            server.tenant(bin, "Bench Corp")
+        })
+        .await
+    }
+
+    /// As [`Server::start`], with the organization made by `setup`, which
+    /// runs the binary's CLI ([`Server::cli`]) before the server starts and
+    /// returns the SCIM token the load uses.
+    pub async fn start_with(
+        bin: &Path,
+        backend: Backend,
+        pg_url: &str,
+        extra_env: &[(String, String)],
+        setup: impl FnOnce(&Server) -> Result<String>,
     ) -> Result<Server> {
         let dir = tempfile::tempdir().context("temp dir")?;
         let (db_url, pg) = match backend {
@@ -73,42 +90,34 @@ impl Server {
                 )
             }
         };
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = dir.path().join("server.log");
         let mut server = Server {
             child: None,
-            base: String::new(),
+            base: format!("http://127.0.0.1:{port}"),
             token: String::new(),
             db_url,
             pg,
             log,
             dir,
         };
-        if let Err(e) = server.boot(bin, extra_env).await {
+        let booted = match setup(&server) {
+            Ok(token) => {
+                server.token = token;
+                server.boot(bin, port, extra_env).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = booted {
             server.stop().await;
             return Err(e);
         }
         Ok(server)
     }
 
-    async fn boot(&mut self, bin: &Path, extra_env: &[(String, String)]) -> Result<()> {
-        let org = self.cli(bin, &["org", "create", "--name", "Bench Corp"])?;
-        let org: serde_json::Value = serde_json::from_str(&org).context("org create output")?;
-        let org_id = org["id"].as_str().context("org create printed no id")?;
-        self.token = self
-            .cli(bin, &["scim-token", "create", "--org", org_id])?
-            .trim()
-            .to_string();
-
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        self.base = format!("http://127.0.0.1:{port}");
-        let mut cmd = Command::new(bin);
-        cmd.current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .env("ONRAMP_DATABASE__URL", &self.db_url)
-            .env("ONRAMP_HTTP__BIND", format!("127.0.0.1:{port}"))
-            .env("ONRAMP_HTTP__PUBLIC_URL", &self.base)
-            .env("ONRAMP_LOG__LEVEL", "warn")
-            .stdin(Stdio::null())
+    async fn boot(&mut self, bin: &Path, port: u16, extra_env: &[(String, String)]) -> Result<()> {
+        let mut cmd = self.command(bin);
+        cmd.env("ONRAMP_HTTP__BIND", format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(File::create(&self.log)?);
         for (k, v) in extra_env {
@@ -122,14 +131,7 @@ impl Server {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                bail!(
-                    "the server exited ({status}) at start:\n{}",
-                    self.log_tail()
-                );
-            }
+            self.check_alive().context("the server exited at start")?;
             if let Ok(res) = client.get(format!("{}/healthz", self.base)).send().await
                 && res.status().is_success()
             {
@@ -145,6 +147,30 @@ impl Server {
         }
     }
 
+    /// The binary, run in the temporary directory (where its key file and
+    /// mail folder are) against the run's database, with the server's
+    /// public URL.
+    fn command(&self, bin: &Path) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env("ONRAMP_DATABASE__URL", &self.db_url)
+            .env("ONRAMP_HTTP__PUBLIC_URL", &self.base)
+            .env("ONRAMP_LOG__LEVEL", "warn")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// The temporary directory the server runs in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where the folder transport writes mail (unless the run moved it).
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.path().join("data/mail")
+    }
+
     /// Another organization and its SCIM token (a second tenant).
     pub fn tenant(&self, bin: &Path, name: &str) -> Result<String> {
         let org = self.cli(bin, &["org", "create", "--name", name])?;
@@ -156,15 +182,12 @@ impl Server {
             .to_string())
     }
 
-    /// Runs one CLI command of the binary against the bench database.
-    fn cli(&self, bin: &Path, args: &[&str]) -> Result<String> {
-        let out = Command::new(bin)
+    /// Runs one CLI command of the binary against the run's database; its
+    /// standard output.
+    pub fn cli(&self, bin: &Path, args: &[&str]) -> Result<String> {
+        let out = self
+            .command(bin)
             .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .env("ONRAMP_DATABASE__URL", &self.db_url)
-            .env("ONRAMP_LOG__LEVEL", "warn")
-            .stdin(Stdio::null())
             .output()
             .with_context(|| format!("cannot run {}", bin.display()))?;
         if !out.status.success() {
