@@ -10,12 +10,15 @@
 //! cargo run --release --example import -- --accounts 100000 --orders 5
 //! ```
 
+#[path = "support/db.rs"]
+#[allow(dead_code)] // shared: not every example uses every part
+mod db;
+
 use std::time::Instant;
 
+use clap::Parser;
 use onramp::accounts::import::{ImportEvent, Importer};
-use onramp::config::Config;
 use onramp::secrets::password::Passwords;
-use onramp::store;
 
 // The allocator of the `onramp` binary, whose `accounts import` this measures.
 #[global_allocator]
@@ -55,32 +58,30 @@ fn file(accounts: usize, orders: usize) -> String {
     out
 }
 
+#[derive(Debug, Parser)]
+#[command(about = "Accounts imported per second, in-process")]
+struct Args {
+    /// Accounts in the file.
+    #[arg(long, default_value_t = 100_000)]
+    accounts: usize,
+    /// Orders per account.
+    #[arg(long, default_value_t = 5)]
+    orders: usize,
+    #[command(flatten)]
+    db: db::DbArgs,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let accounts: usize = arg("--accounts").map_or(Ok(100_000), |v| v.parse())?;
-    let orders: usize = arg("--orders").map_or(Ok(5), |v| v.parse())?;
-    let dir = tempfile::tempdir()?;
-    let mut config = Config::defaults();
-    config.database.url =
-        arg("--pg").unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display()));
-    let store = store::sql::connect(&config.database).await?;
-    store.migrate().await?;
+    let args = Args::parse();
+    let (accounts, orders) = (args.accounts, args.orders);
+    let db = args.db.db()?;
+    let store = db.store().await?;
     let text = file(accounts, orders);
     println!(
         "{accounts} accounts, {orders} orders each, 1 payment method and 1 address each ({:.1} MiB of JSON Lines) on {}",
         text.len() as f64 / (1 << 20) as f64,
-        if config.database.url.starts_with("sqlite") {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        }
+        args.db.backend()
     );
     for round in ["first import", "the same file again"] {
         let importer = Importer::new(store.clone(), Passwords::new(0));

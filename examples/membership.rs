@@ -7,31 +7,34 @@
 //! cargo run --release --example membership -- --members 100000
 //! ```
 
+#[path = "support/db.rs"]
+#[allow(dead_code)] // shared: not every example uses every part
+mod db;
+
 use std::time::Instant;
 
-use onramp::config::Config;
+use clap::Parser;
 use onramp::scim::protocol::parse_attribute_list;
 use onramp::scim::{Precondition, Projection, ScimService};
-use onramp::store;
 use onramp::tenancy::{NewOrg, TenancyService};
 use serde_json::json;
 
+#[derive(Debug, Parser)]
+#[command(about = "What a membership change costs in a large group, in-process")]
+struct Args {
+    /// Members of the group.
+    #[arg(long, default_value_t = 100_000)]
+    members: usize,
+    #[command(flatten)]
+    db: db::DbArgs,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let members: usize = arg("--members").map_or(Ok(100_000), |v| v.parse())?;
-    let dir = tempfile::tempdir()?;
-    let mut config = Config::defaults();
-    config.database.url =
-        arg("--pg").unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display()));
-    let store = store::sql::connect(&config.database).await?;
-    store.migrate().await?;
+    let args = Args::parse();
+    let members = args.members;
+    let db = args.db.db()?;
+    let store = db.store().await?;
     let org = TenancyService::new(store.clone())
         .create_org(NewOrg {
             name: format!("Bench {}", uuid::Uuid::new_v4()),

@@ -11,14 +11,17 @@
 //! cargo run --release --example separate -- [--orders 1,100000] [--rounds 5] [--pg postgres://…/db]
 //! ```
 
+#[path = "support/db.rs"]
+#[allow(dead_code)] // shared: not every example uses every part
+mod db;
 #[path = "../tests/it/idp.rs"]
 mod idp;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use onramp::accounts::import::Importer;
-use onramp::config::Config;
 use onramp::oidc::SetConnection;
 use onramp::secrets::password::Passwords;
 use onramp::secrets::token;
@@ -124,25 +127,25 @@ async fn code(store: &DynStore, inv: Uuid, to: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no code in the mail"))
 }
 
+#[derive(Debug, Parser)]
+#[command(about = "Separate's last request on accounts with many orders, in-process")]
+struct Args {
+    /// Orders of the account, one measurement per size.
+    #[arg(long, value_delimiter = ',', default_value = "1,100000")]
+    orders: Vec<usize>,
+    /// Separations measured per size.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    #[command(flatten)]
+    db: db::DbArgs,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let sizes: Vec<usize> = arg("--orders")
-        .unwrap_or_else(|| "1,100000".into())
-        .split(',')
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
-    let rounds: usize = arg("--rounds").map_or(Ok(5), |v| v.parse())?;
-    let dir = tempfile::tempdir()?;
-    let mut config = Config::defaults();
-    config.database.url =
-        arg("--pg").unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display()));
+    let args = Args::parse();
+    let (sizes, rounds) = (args.orders.clone(), args.rounds);
+    let db = args.db.db()?;
+    let mut config = db.config.clone();
     config.http.bind = "127.0.0.1:0".parse()?;
     config.mail.outbox.enabled = false;
     config.sso.secret_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -191,11 +194,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!(
         "separate's last request (the work email's code: verify, then commit) on {}",
-        if arg("--pg").is_none() {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        }
+        args.db.backend()
     );
     println!(
         "{:>9}  {:>9}  {:>9}  {:>9}",
