@@ -11,24 +11,20 @@
 // own invited person and browser context.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
 import {
-  ARTIFACTS, connectSso, importAccounts, mailPaths, nextCodeTo, nextMailTo, nextMailWithSubject,
-  provisionUser, showAccount, startServer,
+  ARTIFACTS, connectSso, importAccounts, mailPaths, nextCodeTo, nextMailTo, nextMailWithSubject, showAccount,
+  startServer,
 } from './harness.mjs';
 import { startIdp } from './idp.mjs';
+import {
+  assertAccessible, assertFitsPhone, DESKTOP, heading, invite as inviteAt, launchChromium, PHONE,
+  recordedContext,
+} from './kit.mjs';
 
-const CHROMIUM = process.env.ONRAMP_CHROMIUM ?? '/usr/bin/chromium';
-const DESKTOP = { viewport: { width: 1280, height: 800 } };
-const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
-const AXE_SOURCE = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const ORG = 'Browser Corp';
 const OTHER_ORG = 'Rival Industries';
 
@@ -94,15 +90,7 @@ const requests = []; // every URL any page asked for
 const cspViolations = [];
 
 /** A fresh browser context (own cookies) whose requests are recorded. */
-async function newContext(options) {
-  const context = await browser.newContext(options);
-  context.setDefaultTimeout(10_000);
-  context.on('request', (r) => requests.push(r.url()));
-  context.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
-  return context;
-}
+const newContext = (options) => recordedContext(browser, options, { requests, cspViolations });
 
 const onPhone = (page) => page.viewportSize().width === PHONE.viewport.width;
 
@@ -119,50 +107,8 @@ async function submit(page, locator) {
   await loaded;
 }
 
-/** The page's level-one heading. */
-async function heading(page) {
-  return (await page.getByRole('heading', { level: 1 }).innerText()).trim();
-}
-
 const onramp = (path) => (url) => url.origin === server.base && url.pathname === path;
 const atProvider = (url) => url.origin === idp.issuer;
-
-/** Runs axe-core in the page and asserts it finds nothing, of any impact. */
-async function assertAccessible(page, where) {
-  // Evaluated over the DevTools protocol: the page's CSP (no scripts) stays in force.
-  await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(() => window.axe.run(document).then((r) => r.violations.map((v) => ({
-    id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')),
-  }))));
-  assert.deepEqual(violations, [], `axe-core violations on ${where}:\n${JSON.stringify(violations, null, 2)}`);
-}
-
-/**
- * On a phone: no horizontal scroll; every button and field at least 44px
- * high and inside the width (for a checkbox or radio, the label around it,
- * which is what a finger hits); the page's main button, when given, on the
- * first screen.
- */
-async function assertFitsPhone(page, name, mainButton) {
-  const { scrollWidth, innerWidth, innerHeight } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, innerHeight: window.innerHeight,
-  }));
-  assert.equal(innerWidth, PHONE.viewport.width, `${name}: the viewport is the phone's`);
-  assert.ok(scrollWidth <= innerWidth, `${name}: no horizontal scroll (${scrollWidth} > ${innerWidth})`);
-  for (const target of await page.locator('main').locator('button, .button, input:not([type=hidden])').all()) {
-    const type = await target.getAttribute('type');
-    const hit = ['checkbox', 'radio'].includes(type) ? target.locator('xpath=ancestor::label[1]') : target;
-    const label = (await target.getAttribute('id')) ?? (await target.getAttribute('name')) ?? (await target.innerText());
-    const box = await hit.boundingBox();
-    assert.ok(box.height >= 44, `${name}: "${label}" is ${box.height}px high, less than 44`);
-    assert.ok(box.x >= 0 && box.x + box.width <= innerWidth, `${name}: "${label}" fits the width`);
-  }
-  if (mainButton) {
-    assert.ok(await mainButton.isVisible(), `${name}: the main button is visible`);
-    const box = await mainButton.boundingBox();
-    assert.ok(box.y + box.height <= innerHeight, `${name}: the main button is on the first screen (its bottom at ${box.y + box.height}px of ${innerHeight})`);
-  }
-}
 
 /**
  * Checks the page a step shows: axe-core, the phone layout when the page is
@@ -196,13 +142,7 @@ async function seed(p) {
 }
 
 /** Invites `p` over SCIM; resolves to the invitation mail's join link. */
-async function invite(p) {
-  idp.addIdentity({ login_hint: p.email, ...p.identity });
-  await provisionUser(server, p.email, p.directory);
-  const mail = await nextMailTo(server, p.email);
-  assert.equal(mail.links.length, 1, `one join link in the invitation mail, found: ${mail.links}`);
-  return mail.links[0];
-}
+const invite = (p) => inviteAt(server, idp, p);
 
 /**
  * Opens a join link and signs in at the provider; lands on /join/register.
@@ -273,9 +213,6 @@ function parseCsv(text) {
 
 describe('registration paths for an email that already has an account, in Chromium', () => {
   before(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: install it (apt-get install chromium) or set ONRAMP_CHROMIUM`);
-    }
     artifacts = join(ARTIFACTS, 'paths');
     await rm(artifacts, { recursive: true, force: true });
     await mkdir(artifacts, { recursive: true });
@@ -284,14 +221,7 @@ describe('registration paths for an email that already has an account, in Chromi
     // onramp at localhost and the provider at 127.0.0.1: two sites, as in production.
     server = await startServer({ logDir: artifacts, host: 'localhost' });
     await connectSso(server, idp);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -9,21 +9,17 @@
 // one provider: the later ones sign in the person the first one registered.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
-import { ARTIFACTS, connectSso, nextMailTo, provisionUser, startServer } from './harness.mjs';
+import { ARTIFACTS, connectSso, startServer } from './harness.mjs';
 import { startIdp } from './idp.mjs';
+import {
+  assertAccessible, assertFitsPhone, DESKTOP, heading, invite as inviteAt, launchChromium, PHONE,
+  recordedContext,
+} from './kit.mjs';
 
-const CHROMIUM = process.env.ONRAMP_CHROMIUM ?? '/usr/bin/chromium';
-const DESKTOP = { viewport: { width: 1280, height: 800 } };
-const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
-const AXE_SOURCE = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 // Who is invited, what the directory calls them, and who the provider signs in.
 const PAT = {
@@ -52,24 +48,10 @@ const requests = []; // every URL any page asked for
 const cspViolations = [];
 
 /** A fresh browser context (own cookies) whose requests are recorded. */
-async function newContext(options = DESKTOP) {
-  const context = await browser.newContext(options);
-  context.setDefaultTimeout(10_000);
-  context.on('request', (r) => requests.push(r.url()));
-  context.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
-  return context;
-}
+const newContext = (options = DESKTOP) => recordedContext(browser, options, { requests, cspViolations });
 
 /** Invites `person` over SCIM and registers them at the provider; resolves to the mail's join link. */
-async function invite(person) {
-  idp.addIdentity({ login_hint: person.email, ...person.identity });
-  await provisionUser(server, person.email, person.directory);
-  const mail = await nextMailTo(server, person.email);
-  assert.equal(mail.links.length, 1, `one join link in the invitation mail, found: ${mail.links}`);
-  return mail.links[0];
-}
+const invite = (person) => inviteAt(server, idp, person);
 
 /** Full-page screenshot of the next step of the journey: sso/NN-name.png. */
 async function shot(page, name) {
@@ -77,47 +59,15 @@ async function shot(page, name) {
   await page.screenshot({ path: join(artifacts, `${String(shots).padStart(2, '0')}-${name}.png`), fullPage: true });
 }
 
-/** The page's level-one heading, once it is there. */
-async function heading(page) {
-  return (await page.getByRole('heading', { level: 1 }).innerText()).trim();
-}
-
 const onramp = (path) => (url) => url.origin === server.base && url.pathname === path;
 const atProvider = (url) => url.origin === idp.issuer;
 
-/** Runs axe-core in the page and asserts it finds nothing, of any impact. */
-async function assertAccessible(page, where) {
-  // Evaluated over the DevTools protocol, so the page's CSP (no scripts at
-  // all) stays in force for everything else the test sees.
-  await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(() => window.axe.run(document).then((r) => r.violations.map((v) => ({
-    id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')),
-  }))));
-  assert.deepEqual(violations, [], `axe-core violations on ${where}:\n${JSON.stringify(violations, null, 2)}`);
-}
-
 /**
- * In a phone context: no horizontal scroll, every button and field at least
- * 44px high and inside the width, and the page's main button (when given)
- * on the first screen. Also runs axe-core and keeps a screenshot.
+ * In a phone context: the layout checks (kit.mjs), axe-core, and a
+ * screenshot phone-<name>.png.
  */
-async function assertFitsPhone(page, name, mainButton) {
-  const { scrollWidth, innerWidth, innerHeight } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, innerHeight: window.innerHeight,
-  }));
-  assert.equal(innerWidth, PHONE.viewport.width, `${name}: the viewport is the phone's`);
-  assert.ok(scrollWidth <= innerWidth, `${name}: no horizontal scroll (${scrollWidth} > ${innerWidth})`);
-  for (const target of await page.locator('main').locator('button, .button, input:not([type=hidden])').all()) {
-    const label = (await target.getAttribute('id')) ?? (await target.innerText());
-    const box = await target.boundingBox();
-    assert.ok(box.height >= 44, `${name}: "${label}" is ${box.height}px high, less than 44`);
-    assert.ok(box.x >= 0 && box.x + box.width <= innerWidth, `${name}: "${label}" fits the width`);
-  }
-  if (mainButton) {
-    assert.ok(await mainButton.isVisible(), `${name}: the main button is visible`);
-    const box = await mainButton.boundingBox();
-    assert.ok(box.y + box.height <= innerHeight, `${name}: the main button is on the first screen`);
-  }
+async function checkPhone(page, name, mainButton) {
+  await assertFitsPhone(page, name, mainButton);
   await assertAccessible(page, `${name} (phone)`);
   await page.screenshot({ path: join(artifacts, `phone-${name}.png`), fullPage: true });
 }
@@ -144,9 +94,6 @@ async function signInAtLogin(page, email) {
 
 describe('sign-in through the organization SSO in Chromium', () => {
   before(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: install it (apt-get install chromium) or set ONRAMP_CHROMIUM`);
-    }
     artifacts = join(ARTIFACTS, 'sso');
     await rm(artifacts, { recursive: true, force: true });
     await mkdir(artifacts, { recursive: true });
@@ -159,14 +106,7 @@ describe('sign-in through the organization SSO in Chromium', () => {
     const connection = await connectSso(server, idp);
     assert.equal(connection.redirect_uri, `${server.base}/sso/callback`);
     assert.equal(connection.backchannel_logout_uri, `${server.base}/sso/backchannel-logout`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -269,7 +209,7 @@ describe('sign-in through the organization SSO in Chromium', () => {
     await page.waitForURL(atProvider);
     await page.getByRole('button', { name: 'Sign in' }).tap();
     await page.waitForURL(onramp('/join/register'));
-    await assertFitsPhone(page, 'register', page.getByRole('button', { name: 'Create my account' }));
+    await checkPhone(page, 'register', page.getByRole('button', { name: 'Create my account' }));
 
     // "Start over" goes back to the welcome page; continuing again comes back
     // here (the provider may remember the sign-in or ask again).
@@ -283,25 +223,25 @@ describe('sign-in through the organization SSO in Chromium', () => {
     await page.getByRole('button', { name: 'Create my account' }).tap();
     await page.waitForURL(onramp('/account'));
     assert.equal((await accountFacts(page)).Name, 'Sam Lee');
-    await assertFitsPhone(page, 'account', page.getByRole('button', { name: 'Sign out' }));
+    await checkPhone(page, 'account', page.getByRole('button', { name: 'Sign out' }));
 
     await page.getByRole('button', { name: 'Sign out' }).tap();
     await page.waitForURL(onramp('/signed-out'));
-    await assertFitsPhone(page, 'signed-out');
+    await checkPhone(page, 'signed-out');
 
     await page.goto(`${server.base}/login`);
-    await assertFitsPhone(page, 'login', page.getByRole('button', { name: 'Continue' }));
+    await checkPhone(page, 'login', page.getByRole('button', { name: 'Continue' }));
 
     await page.getByRole('textbox', { name: 'Work email' }).fill('someone@elsewhere.example');
     await page.getByRole('button', { name: 'Continue' }).tap();
     await page.getByRole('heading', { level: 1, name: 'We could not find your organization' }).waitFor();
     assert.equal(page.url(), `${server.base}/login`);
-    await assertFitsPhone(page, 'login-unknown-organization');
+    await checkPhone(page, 'login-unknown-organization');
 
     const expired = await page.goto(`${server.base}/sso/callback?state=x&code=y`);
     assert.equal(expired.status(), 400);
     assert.equal(await heading(page), 'This sign-in has expired');
-    await assertFitsPhone(page, 'sign-in-expired');
+    await checkPhone(page, 'sign-in-expired');
     await context.close();
   });
 
@@ -347,7 +287,7 @@ describe('sign-in through the organization SSO in Chromium', () => {
     const text = await page.locator('main').innerText();
     assert.ok(text.includes(`you signed in as ${CASEY.identity.claims.email}, but the invitation is for ${CASEY.email}`), text);
     await shot(page, 'not-the-invited-person');
-    await assertFitsPhone(page, 'not-the-invited-person');
+    await checkPhone(page, 'not-the-invited-person');
 
     // No account: signing in with the invited address finds none for that
     // sign-in (the provider remembers Mallory and sends her straight back).
@@ -358,7 +298,7 @@ describe('sign-in through the organization SSO in Chromium', () => {
     assert.equal((await login).status(), 403);
     assert.equal(await heading(page), 'No account uses this sign-in yet');
     await shot(page, 'not-registered');
-    await assertFitsPhone(page, 'not-registered', page.getByRole('link', { name: 'Get a new link' }));
+    await checkPhone(page, 'not-registered', page.getByRole('link', { name: 'Get a new link' }));
 
     // The invitation is still open: the link shows the welcome page again.
     await page.goto(link);
