@@ -103,7 +103,8 @@ pub struct HttpConfig {
     /// trusted without asking the database.
     pub tenancy_cache_ms: u64,
     /// SCIM requests of one organization in progress at once; more wait.
-    /// A request waiting only for its writes to commit does not count.
+    /// A request waiting for a resource another request is writing does
+    /// not count, nor one under 64 KiB waiting only for its writes to commit.
     pub tenant_concurrency: usize,
     /// How long a request over `tenant_concurrency` waits before 429.
     pub tenant_queue_ms: u64,

@@ -7,22 +7,28 @@
 //! writes to commit, or for a resource another request of its organization
 //! is writing — uses no worker and no CPU; holding its place then would
 //! only keep its organization's next requests out of the group commit it is
-//! waiting for. So such waits run inside [`waiting`]: the place is given
-//! back for that time and taken again (without a time limit: the work is
-//! under way) before the request goes on. Only a request that weighs one
-//! unit does this: one that weighs more (a large body, a Bulk request)
-//! still holds the memory its weight stands for, so it keeps its place.
+//! waiting for. So such waits run inside [`waiting`] or
+//! [`waiting_for_commit`]: the place is given back for that time and taken
+//! again (without a time limit: the work is under way) before the request
+//! goes on.
 //!
 //! Taking the place again must never wait on a request that holds a place
 //! and waits for something the first one holds, or the two would wait for
 //! each other for ever. So:
 //! - whatever a request may hold while taking its place again (a SCIM
 //!   resource's lock, `scim::service::ResourceLocks`) is only ever waited
-//!   for inside [`waiting`], which gives the place back first;
-//! - nothing held across [`waiting`] is waited for with a place: SQLite's
-//!   writer and a transaction's connection are never held across it (only
-//!   a transaction that only writes waits for its commit this way, and it
+//!   for inside [`waiting`], which gives the whole place back first,
+//!   whatever the request weighs;
+//! - nothing held across either is waited for with a place: SQLite's writer
+//!   and a transaction's connection are never held across them (only a
+//!   transaction that only writes waits for its commit this way, and it
 //!   holds neither).
+//!
+//! A commit waits for nothing a request with a place could hold, so there a
+//! request that weighs more than one unit (a large body, a Bulk request)
+//! keeps its place ([`waiting_for_commit`]): it still holds the memory its
+//! weight stands for, and giving it back would let the organization's next
+//! heavy request in beside it.
 //!
 //! Outside [`within`] (a test calling a service directly, a background
 //! job) there is no place, and [`waiting`] only waits.
@@ -40,7 +46,6 @@ tokio::task_local! {
 /// A place taken at an organization's gate.
 struct Place {
     gate: Arc<Semaphore>,
-    weight: u32,
     /// `None` while given back.
     permit: Option<OwnedSemaphorePermit>,
 }
@@ -56,34 +61,46 @@ pub async fn within<F: Future>(fut: F) -> F::Output {
 /// long as its work lasts.
 #[must_use = "outside a request the permit comes back and must be kept"]
 pub fn hold(gate: Arc<Semaphore>, permit: OwnedSemaphorePermit) -> Option<OwnedSemaphorePermit> {
-    let weight = permit.num_permits() as u32;
     let mut permit = Some(permit);
     let _ = PLACE.try_with(|p| {
         *p.borrow_mut() = Some(Place {
             gate,
-            weight,
             permit: permit.take(),
         })
     });
     permit
 }
 
-/// Whether the current request holds its place (tests and metrics).
+/// Whether the current request holds its place (for tests).
 pub fn holds_place() -> bool {
     PLACE
         .try_with(|p| p.borrow().as_ref().is_some_and(|p| p.permit.is_some()))
         .unwrap_or(false)
 }
 
-/// Awaits `fut` with the current request's place given back (if it weighs
-/// one unit), and takes the place again before returning.
+/// Awaits `fut` with the current request's whole place given back, and
+/// takes it again before returning. For waits on what another request of
+/// the organization may hold while it takes its own place again.
 pub async fn waiting<F: Future>(fut: F) -> F::Output {
+    given_back_while(fut, usize::MAX).await
+}
+
+/// Awaits the request's own commit: as [`waiting`], but a request that
+/// weighs more than one unit keeps its place.
+pub async fn waiting_for_commit<F: Future>(fut: F) -> F::Output {
+    given_back_while(fut, 1).await
+}
+
+/// Awaits `fut` with the place given back if it weighs at most `heaviest`.
+async fn given_back_while<F: Future>(fut: F, heaviest: usize) -> F::Output {
     let given_back = PLACE
         .try_with(|p| {
             let mut place = p.borrow_mut();
-            let place = place.as_mut().filter(|p| p.weight == 1)?;
-            drop(place.permit.take()?);
-            Some((place.gate.clone(), place.weight))
+            let place = place.as_mut()?;
+            let permit = place
+                .permit
+                .take_if(|permit| permit.num_permits() <= heaviest)?;
+            Some((place.gate.clone(), permit.num_permits() as u32))
         })
         .ok()
         .flatten();
@@ -156,11 +173,29 @@ mod tests {
         within(async {
             let big = gate.clone().try_acquire_many_owned(16).unwrap();
             assert!(hold(gate.clone(), big).is_none());
-            waiting(async {
+            waiting_for_commit(async {
                 assert!(holds_place(), "its body is still in memory");
                 assert_eq!(gate.available_permits(), 0);
             })
             .await;
+        })
+        .await;
+        assert_eq!(gate.available_permits(), 16);
+    }
+
+    #[tokio::test]
+    async fn a_heavy_request_waiting_for_a_resource_gives_its_whole_place_back() {
+        let gate = Arc::new(Semaphore::new(16));
+        within(async {
+            let big = gate.clone().try_acquire_many_owned(16).unwrap();
+            assert!(hold(gate.clone(), big).is_none());
+            waiting(async {
+                assert!(!holds_place());
+                assert_eq!(gate.available_permits(), 16);
+            })
+            .await;
+            assert!(holds_place(), "all sixteen taken again");
+            assert_eq!(gate.available_permits(), 0);
         })
         .await;
         assert_eq!(gate.available_permits(), 16);

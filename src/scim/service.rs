@@ -385,42 +385,49 @@ mod tests {
         assert_eq!(pinned.on_stale(0).await.unwrap_err().status, 412);
     }
 
-    #[tokio::test]
-    async fn a_write_waiting_for_a_resource_gives_its_place_back_so_the_holder_can_finish() {
+    /// A request of `weight` units at `gate`, running `work` with its place.
+    fn request<T: Send + 'static>(
+        gate: &std::sync::Arc<tokio::sync::Semaphore>,
+        weight: u32,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        let gate = gate.clone();
+        tokio::spawn(crate::work::within(async move {
+            let place = gate.clone().acquire_many_owned(weight).await.unwrap();
+            assert!(crate::work::hold(gate, place).is_none());
+            work.await
+        }))
+    }
+
+    /// An organization with `places` places: X (one unit) writes a user and
+    /// waits for its commit, its place given back; Y, weighing `y_weight`,
+    /// takes it and waits for the same user. X must get its place again to
+    /// finish and let Y in.
+    async fn the_holder_of_a_resource_can_finish(places: usize, y_weight: u32) {
         use std::sync::Arc;
         use tokio::sync::{Semaphore, oneshot};
-        // One place for the organization; X writes a user and waits for its
-        // commit (place given back); Y takes the place and waits for the
-        // same user. X must get its place again to finish and let Y in.
-        let gate = Arc::new(Semaphore::new(1));
+        let gate = Arc::new(Semaphore::new(places));
         let locks = ResourceLocks::default();
         let user = Uuid::now_v7();
         let (commit, committed) = oneshot::channel::<()>();
         let (waiting_for_commit, is_waiting) = oneshot::channel::<()>();
-        let x = tokio::spawn({
-            let (gate, locks) = (gate.clone(), locks.clone());
-            crate::work::within(async move {
-                let place = gate.clone().acquire_owned().await.unwrap();
-                assert!(crate::work::hold(gate, place).is_none());
+        let x = request(&gate, 1, {
+            let locks = locks.clone();
+            async move {
                 let _turn = locks.lock(user).await;
-                crate::work::waiting(async {
+                crate::work::waiting_for_commit(async {
                     waiting_for_commit.send(()).unwrap();
                     committed.await.unwrap();
                 })
                 .await;
-            })
+            }
         });
         is_waiting.await.unwrap();
         let (entered, has_entered) = oneshot::channel::<()>();
-        let y = tokio::spawn({
-            let (gate, locks) = (gate.clone(), locks.clone());
-            crate::work::within(async move {
-                let place = gate.clone().acquire_owned().await.unwrap();
-                assert!(crate::work::hold(gate, place).is_none());
-                entered.send(()).unwrap();
-                let _turn = locks.lock(user).await;
-                crate::work::holds_place()
-            })
+        let y = request(&gate, y_weight, async move {
+            entered.send(()).unwrap();
+            let _turn = locks.lock(user).await;
+            crate::work::holds_place()
         });
         // Y holds the place until it has to wait for the user's lock.
         has_entered.await.unwrap();
@@ -438,6 +445,17 @@ mod tests {
         })
         .await;
         assert_eq!(done.ok(), Some(true), "both finish; Y with its place");
-        assert_eq!(gate.available_permits(), 1);
+        assert_eq!(gate.available_permits(), places);
+    }
+
+    #[tokio::test]
+    async fn a_write_waiting_for_a_resource_gives_its_place_back_so_the_holder_can_finish() {
+        the_holder_of_a_resource_can_finish(1, 1).await;
+    }
+
+    #[tokio::test]
+    async fn a_heavy_request_waiting_for_a_resource_gives_its_whole_place_back_too() {
+        // A Bulk request at the body limit weighs the organization's whole share.
+        the_holder_of_a_resource_can_finish(16, 16).await;
     }
 }

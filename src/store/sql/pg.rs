@@ -257,7 +257,7 @@ impl PgTx {
 /// request's place at its organization's gate is given back while they
 /// travel ([`crate::work`]): the connection is taken and returned inside.
 pub(crate) async fn commit_writes(pool: &PgPool, writes: Vec<Write>) -> StoreResult<()> {
-    crate::work::waiting(send_writes(pool, writes)).await
+    crate::work::waiting_for_commit(send_writes(pool, writes)).await
 }
 
 async fn send_writes(pool: &PgPool, writes: Vec<Write>) -> StoreResult<()> {

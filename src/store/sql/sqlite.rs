@@ -330,7 +330,7 @@ impl SqliteWriter {
             .map_err(|_| failure("the store is closed"))?;
         // Nothing is held while the committer works: the request's place at
         // its organization's gate is given back meanwhile.
-        crate::work::waiting(outcome)
+        crate::work::waiting_for_commit(outcome)
             .await
             .map_err(|_| failure("the store is closed"))?
     }
