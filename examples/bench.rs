@@ -37,6 +37,8 @@
 //! cargo run --release --example bench -- --workloads none --w2-scale 10000,100000,1000000
 //! ```
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "bench/report.rs"]
 mod report;
 #[path = "bench/run.rs"]
@@ -107,14 +109,8 @@ struct Args {
     #[arg(long)]
     bin: Option<PathBuf>,
     /// Extra environment for the server, KEY=VALUE (repeatable), e.g. ONRAMP_DATABASE__MAX_CONNECTIONS=16.
-    #[arg(long = "server-env", value_parser = parse_kv)]
+    #[arg(long = "server-env", value_parser = args::parse_kv)]
     server_env: Vec<(String, String)>,
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("expected KEY=VALUE, got {s}"))
 }
 
 fn server_binary(args: &Args) -> Result<PathBuf> {

@@ -10,6 +10,9 @@
 //! `--pg URL` runs it on PostgreSQL, `--bin` names another server binary.
 //! Traffic stays on 127.0.0.1; every loop is bounded.
 
+#[path = "support/args.rs"]
+mod args;
+
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,14 +41,8 @@ struct Args {
     #[arg(long, default_value = "target/release/onramp")]
     bin: PathBuf,
     /// Extra environment for the server, KEY=VALUE (repeatable).
-    #[arg(long = "server-env", value_parser = parse_kv)]
+    #[arg(long = "server-env", value_parser = args::parse_kv)]
     server_env: Vec<(String, String)>,
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }
 
 /// A minimal SMTP server that accepts everything and counts messages.

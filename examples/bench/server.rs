@@ -1,9 +1,10 @@
 //! The server under test: the release `onramp` binary started as a child
 //! process in a temporary directory, on a fresh SQLite file or a fresh
-//! PostgreSQL database, with an organization and a SCIM token made by the same
-//! binary's CLI (or whatever set-up a bench asks for: `examples/signin` makes
-//! an organization with a domain and an SSO connection). Also the process facts read from `/proc` (RSS, CPU ticks) and
-//! the server's own latency histogram from `/metrics`.
+//! PostgreSQL database, with an organization and a SCIM token made by the
+//! same binary's CLI (or whatever set-up a bench asks for: `examples/signin`
+//! makes an organization with a domain and an SSO connection). Also the
+//! process facts read from `/proc` (RSS, CPU ticks) and the server's own
+//! latency histogram from `/metrics`.
 //!
 //! It must never talk to anything but 127.0.0.1 and the given PostgreSQL URL,
 //! and must never leave the child running or the bench database behind on a

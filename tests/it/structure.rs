@@ -18,6 +18,18 @@ use uuid::Uuid;
 use crate::helpers::{TestDb, backends, spawn_app, spawn_app_on};
 use crate::scim_crud::{entra_user, scim};
 
+/// A new organization named after its slug, owning `domains`.
+fn organization(slug: &str, domains: &[&str]) -> onramp::store::Organization {
+    onramp::store::Organization {
+        id: Uuid::now_v7(),
+        name: slug.to_uppercase(),
+        slug: slug.into(),
+        domains: domains.iter().map(|d| d.to_string()).collect(),
+        created_at: Timestamp::now(),
+        settings: Default::default(),
+    }
+}
+
 #[tokio::test]
 async fn a_second_transaction_in_one_task_fails_at_once_instead_of_waiting_forever() {
     for backend in backends() {
@@ -34,14 +46,7 @@ async fn a_second_transaction_in_one_task_fails_at_once_instead_of_waiting_forev
             "{backend:?}"
         );
         // A write on the store itself from the same task is refused too.
-        let org = onramp::store::Organization {
-            id: Uuid::now_v7(),
-            name: "X".into(),
-            slug: "x".into(),
-            domains: vec![],
-            created_at: Timestamp::now(),
-            settings: Default::default(),
-        };
+        let org = organization("x", &[]);
         let write = tokio::time::timeout(Duration::from_secs(2), store.insert_org(&org))
             .await
             .expect("refused at once");
@@ -68,14 +73,7 @@ async fn writes_in_a_transaction_are_reported_by_a_later_read_or_by_commit() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
-        let org = onramp::store::Organization {
-            id: Uuid::now_v7(),
-            name: "A".into(),
-            slug: "a".into(),
-            domains: vec!["a.example".into()],
-            created_at: Timestamp::now(),
-            settings: Default::default(),
-        };
+        let org = organization("a", &["a.example"]);
         store.insert_org(&org).await.unwrap();
         // A write and a read of it in one transaction: the read sees it.
         let tx = store.begin().await.unwrap();
@@ -432,14 +430,7 @@ async fn a_request_waiting_for_its_commit_gives_back_its_place_at_the_gate() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
-        let org = onramp::store::Organization {
-            id: Uuid::now_v7(),
-            name: "A".into(),
-            slug: "a".into(),
-            domains: vec![],
-            created_at: Timestamp::now(),
-            settings: Default::default(),
-        };
+        let org = organization("a", &[]);
         // Another task's transaction writes the same organization and reads,
         // so it holds SQLite's writer, or PostgreSQL's lock on the slug.
         let (hold, release) = tokio::sync::oneshot::channel::<()>();
